@@ -1,0 +1,116 @@
+// Package bridgeapi is the bridge protocol: how a game server (Godot or any engine) tells its
+// bridge that it is ready, alive, who connected or left, and that it is done, and how it reads
+// the allocation it was given (room code, game, expected players).
+//
+// The protocol is small JSON over HTTP on localhost, so any engine can speak it (Godot's
+// HTTPRequest does). The bridge is served by Usher itself in local mode (one listener per game
+// server process) and by the gdsdk-bridge sidecar beside each GameServer in Agones. This
+// package holds the wire types, an http.Handler over a Backend, and a Client for game servers
+// written in Go. It depends on nothing but the standard library. The full contract is in
+// docs/game-servers.md.
+package bridgeapi
+
+import (
+	"context"
+	"errors"
+)
+
+// Environment variables a game server is started with.
+const (
+	// EnvPort is the TCP port the game server must accept WebSocket connections on.
+	EnvPort = "USHER_PORT"
+	// EnvHost is the address to bind (127.0.0.1 in local mode); empty means all interfaces.
+	EnvHost = "USHER_HOST"
+	// EnvBridgeURL is the bridge's base URL, e.g. http://127.0.0.1:9359 (no trailing slash).
+	EnvBridgeURL = "USHER_BRIDGE_URL"
+	// EnvGame is the game id the server was started for.
+	EnvGame = "USHER_GAME"
+	// EnvServer is the game server's name.
+	EnvServer = "USHER_SERVER"
+)
+
+// Query parameters and headers Usher's proxy adds when it dials the game server for a player.
+// Godot's WebSocket server can read the requested URL but not headers, so both are sent.
+const (
+	QueryPlayer  = "usher_player"
+	QueryName    = "usher_name"
+	QueryRoom    = "usher_room"
+	HeaderPlayer = "X-Usher-Player"
+	HeaderName   = "X-Usher-Name"
+	HeaderRoom   = "X-Usher-Room"
+)
+
+// Paths of the protocol, relative to the bridge's base URL.
+const (
+	PathReady        = "/ready"
+	PathHeartbeat    = "/heartbeat"
+	PathConnected    = "/players/connected"
+	PathDisconnected = "/players/disconnected"
+	PathShutdown     = "/shutdown"
+	PathAllocation   = "/allocation"
+)
+
+// States of a game server as the bridge reports them.
+const (
+	StateStarting  = "Starting"  // started, not ready yet
+	StateReady     = "Ready"     // ready, waiting for a room
+	StateAllocated = "Allocated" // hosting a room
+	StateShutdown  = "Shutdown"  // told to stop, or stopping
+)
+
+// Allocation is what the game server knows of its assignment. Version grows with every change,
+// so a game server can wait for the next one (GET /allocation?after=N&wait=30).
+type Allocation struct {
+	Version    uint64   `json:"version"`
+	State      string   `json:"state"`
+	Game       string   `json:"game"`
+	Room       string   `json:"room,omitempty"`
+	Public     bool     `json:"public"`
+	MaxPlayers int      `json:"max_players"`
+	Players    []string `json:"players"`   // players holding a seat (reserved or connected)
+	Connected  []string `json:"connected"` // players the game server reported as connected
+}
+
+// PlayerRequest is the body of POST /players/connected and /players/disconnected.
+type PlayerRequest struct {
+	Player string `json:"player"`
+}
+
+// ErrorBody is the body of every error answer: {"error": {"code": "...", "message": "..."}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is a machine-readable code and a human message.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Errors a Backend returns for expected outcomes; the handler maps them to statuses.
+var (
+	// ErrRoomFull: a player connected who holds no seat, and no seat is free (409 room_full).
+	// The game server should close that player's connection.
+	ErrRoomFull = errors.New("no free seat for this player")
+	// ErrBadState: the call makes no sense in the server's current state (409 bad_state),
+	// e.g. a player connecting to a server that is not allocated.
+	ErrBadState = errors.New("not allowed in this state")
+)
+
+// Backend is what serves the protocol: the local fleet in Usher, or the Agones SDK in the
+// gdsdk-bridge sidecar.
+type Backend interface {
+	// Ready says the game server accepts players. It is idempotent.
+	Ready(ctx context.Context) error
+	// Heartbeat says the game server is alive. A server whose heartbeats stop is replaced.
+	Heartbeat(ctx context.Context) error
+	// PlayerConnected says a player's WebSocket reached the game server: the seat it held
+	// is now taken. A player holding no seat gets one if one is free, else ErrRoomFull.
+	PlayerConnected(ctx context.Context, player string) error
+	// PlayerDisconnected frees the player's seat. Unknown players are ignored.
+	PlayerDisconnected(ctx context.Context, player string) error
+	// Shutdown says the game server is done: its room ends and it will exit.
+	Shutdown(ctx context.Context) error
+	// Allocation returns the current allocation and a channel that is closed at the next change.
+	Allocation(ctx context.Context) (Allocation, <-chan struct{}, error)
+}
