@@ -35,10 +35,10 @@ type Metrics struct {
 	SessionDuration prometheus.Histogram
 
 	// Fleet
-	GameServers    *prometheus.GaugeVec   // game, state
+	GameServers     *prometheus.GaugeVec   // game, state
 	GameServerExits *prometheus.CounterVec // game, reason (shutdown, crashed, unhealthy, start_timeout, stopped)
-	Rooms          *prometheus.GaugeVec   // game
-	Players        *prometheus.GaugeVec   // game (connected players)
+	Rooms           *prometheus.GaugeVec   // game
+	Players         *prometheus.GaugeVec   // game (connected players)
 }
 
 // New creates Usher's metrics and registers them, plus the Go and process collectors, on reg.

@@ -1,0 +1,285 @@
+// Package config holds Usher's settings: command-line flags (also read from USHER_* environment
+// variables) and the games catalog (a YAML file), with defaults and validation.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/peterbourgon/ff/v3"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything `usher dev` needs to run. Fields map one to one to flags; see Flags.
+type Config struct {
+	Listen      string // public API (token, join, connect, games, health)
+	AdminListen string // admin page and /metrics; never expose publicly
+	ConfigFile  string // games catalog (YAML); empty: the built-in example game
+	Games       []Game
+
+	TokenTTL        time.Duration
+	TicketTTL       time.Duration
+	SeatGrace       time.Duration // added to TicketTTL before an unused seat is released
+	JWTKeyFile      string        // PEM file with Ed25519 PKCS#8 keys; empty in dev: a key made at start
+	Issuer          string
+	Audience        string
+	MaxMessageBytes int64
+	PingInterval    time.Duration
+	MaxMessageRate  int // messages per second per client connection; 0 = unlimited
+
+	TokenRate      int // requests per minute per client IP on /request_token
+	JoinRate       int // requests per minute per client IP, and per player, on /join
+	TrustedProxies []string
+	AllowedOrigins []string
+	AllowNoOrigin  bool
+
+	AllocationWait  time.Duration // how long a join waits for a game server to become ready
+	DrainDelay      time.Duration // after SIGTERM: /readyz fails for this long before the listener closes
+	ShutdownTimeout time.Duration // then: how long proxied sessions and servers get to finish
+
+	LogFormat string // text or json
+	LogLevel  string // debug, info, warn, error
+}
+
+// Game is one entry of the games catalog.
+type Game struct {
+	ID          string            `yaml:"id"`
+	Name        string            `yaml:"name"`
+	Description string            `yaml:"description"`
+	MaxPlayers  int               `yaml:"max_players"`
+	Command     []string          `yaml:"command"`     // local mode: argv of a game server process
+	Env         map[string]string `yaml:"env"`         // local mode: extra environment
+	Dir         string            `yaml:"dir"`         // local mode: working directory
+	Buffer      int               `yaml:"buffer"`      // local mode: ready servers to keep warm
+	MaxServers  int               `yaml:"max_servers"` // local mode: cap on processes for this game
+}
+
+// Catalog is the YAML file given with --config.
+type Catalog struct {
+	Games []Game `yaml:"games"`
+}
+
+// Defaults for games in the catalog that leave a field out.
+const (
+	DefaultMaxPlayers = 4
+	DefaultBuffer     = 2
+	DefaultMaxServers = 32
+)
+
+// ExampleGame is the game `usher dev` serves when no catalog is given: the example server,
+// started from the running binary's own `example-server` subcommand.
+func ExampleGame(self string) Game {
+	return Game{
+		ID:          "example",
+		Name:        "Example",
+		Description: "The example game server: a lobby that relays every message to the other players.",
+		MaxPlayers:  DefaultMaxPlayers,
+		Command:     []string{self, "example-server"},
+		Buffer:      DefaultBuffer,
+		MaxServers:  DefaultMaxServers,
+	}
+}
+
+// Default returns the defaults of `usher dev`.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		AdminListen:     "127.0.0.1:8081",
+		TokenTTL:        30 * time.Minute,
+		TicketTTL:       15 * time.Second,
+		SeatGrace:       5 * time.Second,
+		Issuer:          "usher",
+		Audience:        "usher-players",
+		MaxMessageBytes: 64 << 10,
+		PingInterval:    20 * time.Second,
+		MaxMessageRate:  200,
+		TokenRate:       30,
+		JoinRate:        60,
+		AllowedOrigins:  []string{"http://localhost:*", "http://127.0.0.1:*"},
+		AllowNoOrigin:   true,
+		AllocationWait:  3 * time.Second,
+		DrainDelay:      0,
+		ShutdownTimeout: 10 * time.Second,
+		LogFormat:       "text",
+		LogLevel:        "info",
+	}
+}
+
+// Flags registers every setting on fs, with c's current values as defaults.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "public API address (host:port)")
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin page and /metrics address (host:port); keep it private")
+	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "games catalog (YAML); empty: the built-in example game")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "lifetime of player tokens")
+	fs.DurationVar(&c.TicketTTL, "ticket-ttl", c.TicketTTL, "lifetime of connection tickets (1s to 5m)")
+	fs.DurationVar(&c.SeatGrace, "seat-grace", c.SeatGrace, "extra time after a ticket expires before its unused seat is released")
+	fs.StringVar(&c.JWTKeyFile, "jwt-key-file", c.JWTKeyFile, "PEM file of Ed25519 PKCS#8 private keys; the first signs, all verify (empty: a key made at start)")
+	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "JWT iss claim")
+	fs.StringVar(&c.Audience, "audience", c.Audience, "JWT aud claim")
+	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest WebSocket message relayed (bigger: close 1009)")
+	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "WebSocket keepalive ping interval")
+	fs.IntVar(&c.MaxMessageRate, "max-message-rate", c.MaxMessageRate, "messages per second a client may send (burst 2x; more: close 1008); 0 = unlimited")
+	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "requests per minute per client IP on /request_token")
+	fs.IntVar(&c.JoinRate, "join-rate", c.JoinRate, "requests per minute on /join, per client IP and per player")
+	fs.Func("trusted-proxies", "comma-separated IPs or CIDRs whose CF-Connecting-IP / X-Forwarded-For are believed", listSetter(&c.TrustedProxies))
+	fs.Func("allowed-origins", "comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port)", listSetter(&c.AllowedOrigins))
+	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
+	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the drain delay, how long sessions and game servers get to finish")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// listSetter parses a comma-separated list, replacing (not appending to) the default.
+func listSetter(dst *[]string) func(string) error {
+	return func(s string) error {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		*dst = out
+		return nil
+	}
+}
+
+// Parse reads flags from args and USHER_* environment variables (flag `admin-listen` is
+// USHER_ADMIN_LISTEN; a flag given on the command line wins), then loads the catalog and
+// validates. self is the running binary, used by the built-in example game.
+func Parse(name string, args []string, self string, output io.Writer) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	c.Flags(fs)
+	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("USHER")); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := c.LoadGames(self); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// LoadGames fills c.Games from c.ConfigFile, or with the example game when there is none.
+func (c *Config) LoadGames(self string) error {
+	if c.ConfigFile == "" {
+		c.Games = []Game{ExampleGame(self)}
+		return nil
+	}
+	f, err := os.Open(c.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("games catalog: %w", err)
+	}
+	defer f.Close()
+	games, err := ParseCatalog(f, self)
+	if err != nil {
+		return fmt.Errorf("games catalog %s: %w", c.ConfigFile, err)
+	}
+	c.Games = games
+	return nil
+}
+
+// ParseCatalog decodes a games catalog strictly (unknown fields are errors) and fills in
+// defaults. A game with id "example" and no command runs the built-in example server.
+func ParseCatalog(r io.Reader, self string) ([]Game, error) {
+	dec := yaml.NewDecoder(io.LimitReader(r, 1<<20))
+	dec.KnownFields(true)
+	var cat Catalog
+	if err := dec.Decode(&cat); err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	for i := range cat.Games {
+		g := &cat.Games[i]
+		if g.Name == "" {
+			g.Name = g.ID
+		}
+		if g.MaxPlayers == 0 {
+			g.MaxPlayers = DefaultMaxPlayers
+		}
+		if g.Buffer == 0 {
+			g.Buffer = DefaultBuffer
+		}
+		if g.MaxServers == 0 {
+			g.MaxServers = DefaultMaxServers
+		}
+		if len(g.Command) == 0 && g.ID == "example" {
+			g.Command = []string{self, "example-server"}
+		}
+	}
+	return cat.Games, validateGames(cat.Games)
+}
+
+var gameIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+
+func validateGames(games []Game) error {
+	if len(games) == 0 {
+		return errors.New("no games: declare at least one under games:")
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for i, g := range games {
+		where := fmt.Sprintf("games[%d] (%s)", i, g.ID)
+		switch {
+		case !gameIDPattern.MatchString(g.ID):
+			errs = append(errs, fmt.Errorf("%s: id must be 1-40 lowercase letters, digits or inner dashes", where))
+		case seen[g.ID]:
+			errs = append(errs, fmt.Errorf("%s: duplicate id", where))
+		}
+		seen[g.ID] = true
+		if g.MaxPlayers < 1 || g.MaxPlayers > 1000 {
+			errs = append(errs, fmt.Errorf("%s: max_players must be 1 to 1000", where))
+		}
+		if len(g.Command) == 0 {
+			errs = append(errs, fmt.Errorf("%s: command is required (the argv that starts a game server)", where))
+		}
+		if g.Buffer < 0 || g.MaxServers < 1 || g.Buffer > g.MaxServers {
+			errs = append(errs, fmt.Errorf("%s: need 0 <= buffer <= max_servers and max_servers >= 1", where))
+		}
+		if len(g.Name) > 100 || len(g.Description) > 1000 {
+			errs = append(errs, fmt.Errorf("%s: name (100) or description (1000) too long", where))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks every setting and says what is wrong with each bad one.
+func (c Config) Validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Listen != "", "--listen is required")
+	check(c.AdminListen != "", "--admin-listen is required")
+	check(c.Listen != c.AdminListen || strings.HasSuffix(c.Listen, ":0"), "--listen and --admin-listen must differ")
+	check(c.TokenTTL >= time.Minute && c.TokenTTL <= 24*time.Hour, "--token-ttl must be 1m to 24h, got %s", c.TokenTTL)
+	check(c.TicketTTL >= time.Second && c.TicketTTL <= 5*time.Minute, "--ticket-ttl must be 1s to 5m, got %s", c.TicketTTL)
+	check(c.SeatGrace >= 0 && c.SeatGrace <= time.Minute, "--seat-grace must be 0 to 1m, got %s", c.SeatGrace)
+	check(c.Issuer != "" && c.Audience != "", "--issuer and --audience must be set")
+	check(c.MaxMessageBytes >= 128 && c.MaxMessageBytes <= 16<<20, "--max-message-bytes must be 128 to 16777216, got %d", c.MaxMessageBytes)
+	check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, "--ping-interval must be 1s to 10m, got %s", c.PingInterval)
+	check(c.MaxMessageRate >= 0, "--max-message-rate must be >= 0")
+	check(c.TokenRate >= 1, "--token-rate must be at least 1 per minute")
+	check(c.JoinRate >= 1, "--join-rate must be at least 1 per minute")
+	check(c.AllocationWait >= 0 && c.AllocationWait <= time.Minute, "--allocation-wait must be 0 to 1m")
+	check(c.DrainDelay >= 0 && c.ShutdownTimeout >= 0, "--drain-delay and --shutdown-timeout must be >= 0")
+	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)
+	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error",
+		"--log-level must be debug, info, warn or error, got %q", c.LogLevel)
+	if err := validateGames(c.Games); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

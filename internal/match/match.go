@@ -1,0 +1,262 @@
+// Package match is Usher's matchmaking: it turns a player's join request (create a room, join
+// one by code, or quick match) into a reserved seat on a game server and a connection ticket.
+// Game servers and seats belong to a Fleet backend; tickets to a ticket.Store.
+package match
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	mrand "math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/usher-gg/usher/internal/metrics"
+	"github.com/usher-gg/usher/internal/ticket"
+)
+
+// ErrInvalidRoomCode is returned for a room code that is not 4 or 5 letters and digits.
+var ErrInvalidRoomCode = errors.New("room code must be 4 or 5 letters or digits")
+
+// Game is a game players can join, as the catalog declares it.
+type Game struct {
+	ID          string
+	Name        string
+	Description string
+	MaxPlayers  int
+}
+
+// GameInfo is a game with its live figures, for GET /games.
+type GameInfo struct {
+	Game
+	Rooms   int
+	Players int
+}
+
+// Mode is how a join finds its room.
+type Mode string
+
+// The three ways to join.
+const (
+	ModeCreate Mode = "create"
+	ModeCode   Mode = "code"
+	ModeQuick  Mode = "quick"
+)
+
+// JoinRequest is a validated join from an authenticated player.
+type JoinRequest struct {
+	Game   string
+	Room   string // join by code when set
+	Quick  bool   // quick match when set
+	Public bool   // for create: list the room for quick match
+	Player string
+	Name   string
+}
+
+// Mode tells which of the three joins r is.
+func (r JoinRequest) Mode() Mode {
+	switch {
+	case r.Room != "":
+		return ModeCode
+	case r.Quick:
+		return ModeQuick
+	default:
+		return ModeCreate
+	}
+}
+
+// JoinResult is what a successful join gives the player.
+type JoinResult struct {
+	Room       string
+	Ticket     string
+	ExpiresAt  time.Time
+	Game       string
+	MaxPlayers int
+	Public     bool
+}
+
+// Service runs joins against a Fleet and a ticket Store.
+type Service struct {
+	fleet   Fleet
+	tickets ticket.Store
+	games   map[string]Game
+	order   []string
+	m       *metrics.Metrics
+	log     *slog.Logger
+	// allocWait bounds how long a join waits for a ready game server (ErrNoCapacity retries).
+	allocWait time.Duration
+}
+
+// NewService returns a Service for the given games.
+func NewService(games []Game, fleet Fleet, tickets ticket.Store, allocWait time.Duration, m *metrics.Metrics, log *slog.Logger) *Service {
+	s := &Service{fleet: fleet, tickets: tickets, games: map[string]Game{}, m: m, log: log, allocWait: allocWait}
+	for _, g := range games {
+		s.games[g.ID] = g
+		s.order = append(s.order, g.ID)
+	}
+	return s
+}
+
+// Game returns the game with that id.
+func (s *Service) Game(id string) (Game, bool) {
+	g, ok := s.games[id]
+	return g, ok
+}
+
+// Join finds or creates the room, reserves the player's seat and issues a ticket for it.
+func (s *Service) Join(ctx context.Context, req JoinRequest) (res JoinResult, err error) {
+	mode := req.Mode()
+	defer func() {
+		if _, known := s.games[req.Game]; known {
+			s.m.Joins.WithLabelValues(req.Game, string(mode), resultLabel(err)).Inc()
+		}
+	}()
+	g, ok := s.games[req.Game]
+	if !ok {
+		return res, fmt.Errorf("game %q: %w", req.Game, ErrUnknownGame)
+	}
+	var srv Server
+	start := time.Now()
+	switch mode {
+	case ModeCode:
+		code, cerr := NormalizeCode(req.Room)
+		if cerr != nil {
+			return res, cerr
+		}
+		srv, err = s.fleet.Join(ctx, g.ID, code, req.Player)
+	case ModeQuick:
+		srv, err = s.fleet.QuickJoin(ctx, g.ID, req.Player)
+		if errors.Is(err, ErrRoomNotFound) {
+			srv, err = s.create(ctx, g.ID, true, req.Player)
+		}
+	default:
+		srv, err = s.create(ctx, g.ID, req.Public, req.Player)
+	}
+	s.m.AllocationSeconds.WithLabelValues(g.ID, resultLabel(err)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return res, err
+	}
+	id, exp, err := s.tickets.Issue(ctx, ticket.Ticket{
+		Player: req.Player, Name: req.Name, Game: g.ID, Room: srv.Room, Server: srv.Name, Addr: srv.Addr,
+	})
+	if err != nil {
+		return res, fmt.Errorf("issue ticket: %w", err)
+	}
+	s.m.TicketsIssued.Inc()
+	s.log.LogAttrs(ctx, slog.LevelInfo, "joined", slog.String("game", g.ID), slog.String("room", srv.Room),
+		slog.String("player", req.Player), slog.String("gameserver", srv.Name), slog.String("mode", string(mode)))
+	return JoinResult{Room: srv.Room, Ticket: id, ExpiresAt: exp, Game: g.ID, MaxPlayers: g.MaxPlayers, Public: srv.Public}, nil
+}
+
+// create allocates a new room under a fresh code, waiting up to allocWait for a ready server.
+func (s *Service) create(ctx context.Context, game string, public bool, player string) (Server, error) {
+	deadline := time.Now().Add(s.allocWait)
+	backoff := 50 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		srv, err := s.createOnce(ctx, game, public, player)
+		if !errors.Is(err, ErrNoCapacity) || time.Now().Add(backoff).After(deadline) {
+			return srv, err
+		}
+		// Jittered backoff so a burst of joins does not retry in lockstep.
+		sleep := backoff/2 + time.Duration(mrand.Int64N(int64(backoff)))
+		select {
+		case <-ctx.Done():
+			return Server{}, err
+		case <-time.After(sleep):
+		}
+		backoff = min(backoff*2, 500*time.Millisecond)
+	}
+}
+
+func (s *Service) createOnce(ctx context.Context, game string, public bool, player string) (Server, error) {
+	for i := 0; i < 16; i++ {
+		length := 4
+		if i >= 8 { // the 4-letter space is crowded: use 5 letters
+			length = 5
+		}
+		srv, err := s.fleet.Create(ctx, game, NewCode(length), public, player)
+		if !errors.Is(err, ErrRoomExists) {
+			return srv, err
+		}
+	}
+	return Server{}, fmt.Errorf("no free room code after 16 tries: %w", ErrNoCapacity)
+}
+
+// Games lists the catalog in its order with live room and player counts.
+func (s *Service) Games(ctx context.Context) ([]GameInfo, error) {
+	rooms, err := s.fleet.Rooms(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	byGame := map[string]*GameInfo{}
+	out := make([]GameInfo, len(s.order))
+	for i, id := range s.order {
+		out[i] = GameInfo{Game: s.games[id]}
+		byGame[id] = &out[i]
+	}
+	for _, r := range rooms {
+		if gi := byGame[r.Game]; gi != nil {
+			gi.Rooms++
+			gi.Players += r.Connected
+		}
+	}
+	return out, nil
+}
+
+// CodeAlphabet is the room code alphabet: capitals and digits without the look-alikes 0 O 1 I L.
+const CodeAlphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+// NewCode returns a random room code of n characters from CodeAlphabet.
+func NewCode(n int) string {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(CodeAlphabet)))
+	for i := range b {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic("crypto/rand failed: " + err.Error())
+		}
+		b[i] = CodeAlphabet[v.Int64()]
+	}
+	return string(b)
+}
+
+// NormalizeCode upper-cases and trims a room code typed by a player. Any 4 or 5 letters and
+// digits are accepted (a code with a look-alike simply names no room).
+func NormalizeCode(s string) (string, error) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if len(s) < 4 || len(s) > 5 {
+		return "", ErrInvalidRoomCode
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return "", ErrInvalidRoomCode
+		}
+	}
+	return s, nil
+}
+
+// resultLabel turns an error into a bounded metric label.
+func resultLabel(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrUnknownGame):
+		return "unknown_game"
+	case errors.Is(err, ErrRoomNotFound):
+		return "room_not_found"
+	case errors.Is(err, ErrRoomFull):
+		return "room_full"
+	case errors.Is(err, ErrNoCapacity):
+		return "no_capacity"
+	case errors.Is(err, ErrInvalidRoomCode):
+		return "invalid_request"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	default:
+		return "error"
+	}
+}
