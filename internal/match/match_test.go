@@ -1,0 +1,197 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/usher-gg/usher/internal/metrics"
+	"github.com/usher-gg/usher/internal/ticket"
+)
+
+func TestNewCode(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 2000; i++ {
+		for _, n := range []int{4, 5} {
+			c := NewCode(n)
+			if len(c) != n {
+				t.Fatalf("NewCode(%d) = %q", n, c)
+			}
+			if strings.ContainsAny(c, "0O1IL") {
+				t.Fatalf("NewCode gave a look-alike: %q", c)
+			}
+			for _, r := range c {
+				if !strings.ContainsRune(CodeAlphabet, r) {
+					t.Fatalf("NewCode gave %q outside the alphabet", c)
+				}
+			}
+			seen[c] = true
+		}
+	}
+	if len(seen) < 3900 { // 4000 draws from ≥ 923k codes: collisions are rare
+		t.Errorf("only %d distinct codes of 4000: not random enough", len(seen))
+	}
+}
+
+func TestNormalizeCode(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      bool
+	}{
+		{"k7qx", "K7QX", false},
+		{"  K7QXZ ", "K7QXZ", false},
+		{"K7Q0", "K7Q0", false}, // well formed; simply names no room
+		{"K7Q", "", true},
+		{"K7QXZW", "", true},
+		{"K7-X", "", true},
+		{"K7QÜ", "", true},
+		{"", "", true},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeCode(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("NormalizeCode(%q) = %q, %v; want %q, err %v", tt.in, got, err, tt.want, tt.err)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidRoomCode) {
+			t.Errorf("NormalizeCode(%q) error %v is not ErrInvalidRoomCode", tt.in, err)
+		}
+	}
+}
+
+// scriptedFleet answers Create from a script of errors, then succeeds. It records codes tried.
+type scriptedFleet struct {
+	mu     sync.Mutex
+	script []error
+	codes  []string
+	quick  error
+}
+
+func (f *scriptedFleet) Create(_ context.Context, game, room string, public bool, player string) (Server, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.codes = append(f.codes, room)
+	if len(f.script) > 0 {
+		err := f.script[0]
+		f.script = f.script[1:]
+		return Server{}, err
+	}
+	return Server{Name: "gs-1", Game: game, Room: room, Addr: "127.0.0.1:1", Public: public, MaxPlayers: 4}, nil
+}
+
+func (f *scriptedFleet) Join(context.Context, string, string, string) (Server, error) {
+	return Server{}, ErrRoomNotFound
+}
+
+func (f *scriptedFleet) QuickJoin(context.Context, string, string) (Server, error) {
+	return Server{}, f.quick
+}
+
+func (f *scriptedFleet) Rooms(context.Context, string) ([]Room, error) {
+	return []Room{{Game: "g", Connected: 2}, {Game: "g", Connected: 1}, {Game: "other", Connected: 5}}, nil
+}
+
+type memTickets struct{ issued []ticket.Ticket }
+
+func (m *memTickets) Issue(_ context.Context, t ticket.Ticket) (string, time.Time, error) {
+	m.issued = append(m.issued, t)
+	return "tkt", time.Unix(100, 0), nil
+}
+
+func (m *memTickets) Redeem(context.Context, string) (ticket.Ticket, error) {
+	return ticket.Ticket{}, ticket.ErrInvalid
+}
+
+func newTestService(f Fleet, tk ticket.Store, wait time.Duration) (*Service, *metrics.Metrics) {
+	m := metrics.New(prometheus.NewRegistry())
+	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, wait, m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
+}
+
+func TestCreateRetriesTakenCodes(t *testing.T) {
+	f := &scriptedFleet{script: []error{ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists}}
+	tk := &memTickets{}
+	s, m := newTestService(f, tk, 0)
+	res, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p_1", Name: "Ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.codes) != 10 {
+		t.Fatalf("tried %d codes, want 10", len(f.codes))
+	}
+	if len(f.codes[7]) != 4 || len(f.codes[8]) != 5 {
+		t.Errorf("codes %v: want 4 letters for 8 tries, then 5", f.codes)
+	}
+	if res.Room != f.codes[9] || res.Ticket != "tkt" || res.MaxPlayers != 4 {
+		t.Errorf("result %+v", res)
+	}
+	if got := tk.issued[0]; got.Player != "p_1" || got.Name != "Ann" || got.Server != "gs-1" || got.Room != res.Room {
+		t.Errorf("ticket %+v not bound to player and server", got)
+	}
+	if got := testutil.ToFloat64(m.Joins.WithLabelValues("g", "create", "ok")); got != 1 {
+		t.Errorf("joins ok = %v", got)
+	}
+}
+
+func TestNoCapacityWaitsThenGivesUp(t *testing.T) {
+	f := &scriptedFleet{script: []error{ErrNoCapacity, ErrNoCapacity}}
+	s, _ := newTestService(f, &memTickets{}, 2*time.Second)
+	if _, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"}); err != nil {
+		t.Fatalf("a server became free within the wait: %v", err)
+	}
+
+	f = &scriptedFleet{script: []error{ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity}}
+	s, m := newTestService(f, &memTickets{}, 0)
+	_, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"})
+	if !errors.Is(err, ErrNoCapacity) {
+		t.Fatalf("err = %v, want ErrNoCapacity", err)
+	}
+	if len(f.codes) != 1 {
+		t.Errorf("with no wait, tried %d times, want 1", len(f.codes))
+	}
+	if got := testutil.ToFloat64(m.Joins.WithLabelValues("g", "create", "no_capacity")); got != 1 {
+		t.Errorf("joins no_capacity = %v", got)
+	}
+}
+
+func TestQuickFallsBackToPublicRoom(t *testing.T) {
+	f := &scriptedFleet{quick: ErrRoomNotFound}
+	s, _ := newTestService(f, &memTickets{}, 0)
+	res, err := s.Join(context.Background(), JoinRequest{Game: "g", Quick: true, Player: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Public || len(f.codes) != 1 {
+		t.Errorf("quick with no open room should create a public room: %+v, codes %v", res, f.codes)
+	}
+}
+
+func TestJoinErrors(t *testing.T) {
+	s, _ := newTestService(&scriptedFleet{}, &memTickets{}, 0)
+	if _, err := s.Join(context.Background(), JoinRequest{Game: "nope", Player: "p"}); !errors.Is(err, ErrUnknownGame) {
+		t.Errorf("unknown game: err = %v", err)
+	}
+	if _, err := s.Join(context.Background(), JoinRequest{Game: "g", Room: "AB", Player: "p"}); !errors.Is(err, ErrInvalidRoomCode) {
+		t.Errorf("bad code: err = %v", err)
+	}
+	if _, err := s.Join(context.Background(), JoinRequest{Game: "g", Room: "ABCD", Player: "p"}); !errors.Is(err, ErrRoomNotFound) {
+		t.Errorf("missing room: err = %v", err)
+	}
+}
+
+func TestGamesCounts(t *testing.T) {
+	s, _ := newTestService(&scriptedFleet{}, &memTickets{}, 0)
+	games, err := s.Games(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(games) != 1 || games[0].ID != "g" || games[0].Rooms != 2 || games[0].Players != 3 {
+		t.Errorf("games = %+v, want g with 2 rooms and 3 players", games)
+	}
+}
