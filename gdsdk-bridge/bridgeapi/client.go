@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-
 	"fmt"
 	"io"
 	"net/http"
@@ -81,11 +80,11 @@ func (c *Client) Allocation(ctx context.Context) (Allocation, error) {
 }
 
 // WaitAllocation blocks until the allocation's version differs from after, or wait passes
-// (capped by the bridge at MaxWait), and returns the allocation then.
+// (capped by the bridge at MaxWait), and returns the allocation then. A negative wait is 0.
 func (c *Client) WaitAllocation(ctx context.Context, after uint64, wait time.Duration) (Allocation, error) {
 	q := url.Values{}
 	q.Set("after", strconv.FormatUint(after, 10))
-	q.Set("wait", strconv.FormatFloat(wait.Seconds(), 'f', -1, 64))
+	q.Set("wait", strconv.FormatFloat(max(wait, 0).Seconds(), 'f', -1, 64))
 	return c.getAllocation(ctx, PathAllocation+"?"+q.Encode())
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -31,9 +32,27 @@ func NewHandler(b Backend) http.Handler {
 	mux.HandleFunc("POST "+PathDisconnected, h.player(b.PlayerDisconnected))
 	mux.HandleFunc("GET "+PathAllocation, h.allocation)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// The catch-all also matches known paths called with the wrong method, which the
+		// method patterns above leave to it: answer those 405 rather than 404.
+		if allow := allowedMethods(r.URL.Path); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" "+r.URL.Path+": use "+allow)
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", "no such bridge endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
+}
+
+// allowedMethods returns the methods the endpoint at path answers ("" for no endpoint).
+func allowedMethods(path string) string {
+	switch path {
+	case PathReady, PathHeartbeat, PathShutdown, PathConnected, PathDisconnected:
+		return http.MethodPost
+	case PathAllocation:
+		return http.MethodGet + ", " + http.MethodHead
+	}
+	return ""
 }
 
 type handler struct{ b Backend }
@@ -85,12 +104,12 @@ func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
 		after = v
 	}
 	if s := q.Get("wait"); s != "" {
-		secs, err := strconv.ParseFloat(s, 64)
-		if err != nil || secs < 0 {
+		d, ok := parseWait(s)
+		if !ok {
 			writeError(w, http.StatusBadRequest, "invalid_request", "wait must be a number of seconds")
 			return
 		}
-		wait = min(time.Duration(secs*float64(time.Second)), MaxWait)
+		wait = d
 	}
 	ctx := r.Context()
 	a, changed, err := h.b.Allocation(ctx)
@@ -117,6 +136,20 @@ func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// parseWait reads a wait in seconds, capped at MaxWait. The cap is applied before converting
+// to a Duration: a huge value (1e300, Inf) would otherwise overflow int64 and turn negative,
+// so the long poll would silently stop waiting.
+func parseWait(s string) (time.Duration, bool) {
+	secs, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(secs) || secs < 0 {
+		return 0, false
+	}
+	if secs >= MaxWait.Seconds() {
+		return MaxWait, true
+	}
+	return time.Duration(secs * float64(time.Second)), true
 }
 
 func validPlayerID(s string) bool {

@@ -1,0 +1,151 @@
+package exampleserver
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+)
+
+// Environment variables the example server reads besides the bridge protocol's own
+// (bridgeapi.EnvPort and the others).
+const (
+	// EnvEmptyTimeout is how long an allocated room may stay without players before the
+	// server shuts down, as a Go duration ("30s").
+	EnvEmptyTimeout = "USHER_EXAMPLE_EMPTY_TIMEOUT"
+	// EnvHeartbeat is the interval between heartbeats to the bridge, as a Go duration ("2s").
+	EnvHeartbeat = "USHER_EXAMPLE_HEARTBEAT"
+	// EnvLogFormat selects the log format of Main: "json", or text when unset.
+	EnvLogFormat = "USHER_LOG_FORMAT"
+)
+
+// Defaults for the Config fields left at zero.
+const (
+	DefaultHeartbeatInterval       = 2 * time.Second
+	DefaultEmptyTimeout            = 30 * time.Second
+	DefaultMaxMessageBytes   int64 = 64 << 10
+	DefaultSendQueue               = 256
+)
+
+// Config configures the example game server. Zero values of the optional fields take the
+// documented defaults.
+type Config struct {
+	// Host is the address to listen on; empty means all interfaces.
+	Host string
+	// Port is the TCP port for players' WebSockets (1-65535).
+	Port int
+	// BridgeURL is the bridge's base URL, e.g. http://127.0.0.1:9359.
+	BridgeURL string
+	// Game and Server name the game and this game server; they only label logs.
+	Game   string
+	Server string
+	// HeartbeatInterval is the time between heartbeats (default 2s).
+	HeartbeatInterval time.Duration
+	// EmptyTimeout is how long an allocated room may have no connected player before the
+	// server shuts down, counted from the allocation or from the last player leaving
+	// (default 30s).
+	EmptyTimeout time.Duration
+	// MaxMessageBytes bounds one message from a player (default 64 KiB); a bigger one closes
+	// that player's connection with 1009.
+	MaxMessageBytes int64
+	// SendQueue is how many messages may wait for one player; a player whose queue is full is
+	// disconnected with 1008 "too slow" (default 256).
+	SendQueue int
+}
+
+// ConfigFromEnv reads the configuration a game server is started with (see
+// docs/game-servers.md). getenv is usually os.Getenv.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	cfg := Config{
+		Host:      getenv(bridgeapi.EnvHost),
+		BridgeURL: getenv(bridgeapi.EnvBridgeURL),
+		Game:      getenv(bridgeapi.EnvGame),
+		Server:    getenv(bridgeapi.EnvServer),
+	}
+	var errs []error
+	switch s := strings.TrimSpace(getenv(bridgeapi.EnvPort)); s {
+	case "":
+		errs = append(errs, fmt.Errorf("%s is not set", bridgeapi.EnvPort))
+	default:
+		p, err := strconv.Atoi(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: not a port number", bridgeapi.EnvPort, s))
+		}
+		cfg.Port = p
+	}
+	if cfg.BridgeURL == "" {
+		errs = append(errs, fmt.Errorf("%s is not set", bridgeapi.EnvBridgeURL))
+	}
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{
+		{EnvEmptyTimeout, &cfg.EmptyTimeout},
+		{EnvHeartbeat, &cfg.HeartbeatInterval},
+	} {
+		s := strings.TrimSpace(getenv(d.env))
+		if s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(s)
+		if err != nil || v <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 30s", d.env, s))
+			continue
+		}
+		*d.dst = v
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("example server config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every invalid field. Zero optional fields are valid (they take defaults).
+func (c Config) Validate() error {
+	var errs []error
+	if c.Port < 1 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d: want 1-65535", c.Port))
+	}
+	if _, err := bridgeapi.NewClient(c.BridgeURL, nil); err != nil {
+		errs = append(errs, err)
+	}
+	if c.HeartbeatInterval < 0 {
+		errs = append(errs, fmt.Errorf("heartbeat interval %v: must not be negative", c.HeartbeatInterval))
+	}
+	if c.EmptyTimeout < 0 {
+		errs = append(errs, fmt.Errorf("empty timeout %v: must not be negative", c.EmptyTimeout))
+	}
+	if c.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("max message bytes %d: must not be negative", c.MaxMessageBytes))
+	}
+	if c.SendQueue < 0 {
+		errs = append(errs, fmt.Errorf("send queue %d: must not be negative", c.SendQueue))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("example server config: %w", err)
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if c.EmptyTimeout == 0 {
+		c.EmptyTimeout = DefaultEmptyTimeout
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.SendQueue == 0 {
+		c.SendQueue = DefaultSendQueue
+	}
+	return c
+}
