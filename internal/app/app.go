@@ -1,0 +1,213 @@
+// Package app wires Usher together: configuration in, a running service out. Tests start the
+// whole thing on 127.0.0.1:0 with New and Run, exactly as `usher dev` does.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/utils/clock"
+
+	"github.com/usher-gg/usher/internal/auth"
+	"github.com/usher-gg/usher/internal/clientip"
+	"github.com/usher-gg/usher/internal/config"
+	"github.com/usher-gg/usher/internal/fleet/local"
+	"github.com/usher-gg/usher/internal/httpapi"
+	"github.com/usher-gg/usher/internal/match"
+	"github.com/usher-gg/usher/internal/metrics"
+	"github.com/usher-gg/usher/internal/origin"
+	"github.com/usher-gg/usher/internal/proxy"
+	"github.com/usher-gg/usher/internal/ticket"
+)
+
+// App is a configured Usher with its listeners open.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+	API      *httpapi.Server
+	Fleet    *local.Fleet
+	Tickets  *ticket.MemoryStore
+	Proxy    *proxy.Proxy
+	Tokens   *auth.Tokens
+
+	publicLn net.Listener
+	adminLn  net.Listener
+	admin    *http.Server
+}
+
+// New builds every part from cfg and opens both listeners (so ":0" addresses are known
+// before Run). Close the App with Run's context, or Close if Run is never called.
+func New(cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	clk := clock.RealClock{}
+	a := &App{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
+	a.Metrics = metrics.New(a.Registry)
+
+	keys, err := loadKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.Tokens, err = auth.New(auth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.TokenTTL}, keys, clk)
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	a.Tickets, err = ticket.NewMemoryStore(ticket.MemoryConfig{TTL: cfg.TicketTTL}, clk)
+	if err != nil {
+		return nil, fmt.Errorf("tickets: %w", err)
+	}
+	origins, err := origin.New(cfg.AllowedOrigins, cfg.AllowNoOrigin)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := clientip.New(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+
+	var localGames []local.Game
+	var games []match.Game
+	for _, g := range cfg.Games {
+		games = append(games, match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers})
+		env := make([]string, 0, len(g.Env))
+		for k, v := range g.Env {
+			env = append(env, k+"="+v)
+		}
+		localGames = append(localGames, local.Game{
+			ID: g.ID, MaxPlayers: g.MaxPlayers, Command: g.Command, Env: env, Dir: g.Dir,
+			Buffer: g.Buffer, MaxServers: g.MaxServers,
+		})
+	}
+	a.Fleet, err = local.New(local.Config{Games: localGames, SeatTimeout: cfg.TicketTTL + cfg.SeatGrace},
+		a.Metrics, clk, log.With("component", "fleet"))
+	if err != nil {
+		return nil, fmt.Errorf("local fleet: %w", err)
+	}
+
+	pcfg := proxy.Config{MaxMessageBytes: cfg.MaxMessageBytes, PingInterval: cfg.PingInterval, MaxMessagesPerSecond: cfg.MaxMessageRate}
+	pcfg.SetDefaults()
+	if err := pcfg.Validate(); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	a.Proxy = proxy.New(pcfg, a.Metrics, log.With("component", "proxy"))
+
+	svc := match.NewService(games, a.Fleet, a.Tickets, cfg.AllocationWait, a.Metrics, log.With("component", "match"))
+	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate}, httpapi.Deps{
+		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
+		Metrics: a.Metrics, Log: log.With("component", "api"),
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{Registry: a.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+
+	if a.publicLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	if a.adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+		a.publicLn.Close()
+		return nil, fmt.Errorf("--admin-listen: %w", err)
+	}
+	return a, nil
+}
+
+// PublicAddr is the public API's address (useful with port 0).
+func (a *App) PublicAddr() string { return a.publicLn.Addr().String() }
+
+// AdminAddr is the admin listener's address.
+func (a *App) AdminAddr() string { return a.adminLn.Addr().String() }
+
+// Close releases the listeners of an App whose Run was never called.
+func (a *App) Close() {
+	a.publicLn.Close()
+	a.adminLn.Close()
+}
+
+// Run serves until ctx is done, then shuts down gracefully: /readyz fails, the drain delay
+// passes, listeners close, proxied sessions get a 1001 close, and the game servers stop.
+func (a *App) Run(ctx context.Context) error {
+	bg, stopBg := context.WithCancel(context.Background())
+	defer stopBg()
+	g, gctx := errgroup.WithContext(bg)
+	g.Go(func() error { return a.Fleet.Run(gctx) })
+	g.Go(func() error { return a.Tickets.Run(gctx) })
+	g.Go(func() error {
+		if err := a.API.App().Listener(a.publicLn); err != nil && !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("public listener: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := a.admin.Serve(a.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		return nil
+	})
+	a.log.Info("usher is up", "listen", a.PublicAddr(), "admin", a.AdminAddr(), "games", len(a.cfg.Games))
+
+	select {
+	case <-ctx.Done():
+	case <-gctx.Done(): // a part failed: shut the rest down and report it
+	}
+	a.shutdown()
+	stopBg()
+	return g.Wait()
+}
+
+func (a *App) shutdown() {
+	a.log.Info("shutting down", "drain_delay", a.cfg.DrainDelay)
+	a.API.SetDraining()
+	time.Sleep(a.cfg.DrainDelay)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	// Stop accepting first, then close the sessions (1001) while the listener drains.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.API.App().ShutdownWithContext(ctx); err != nil {
+			a.log.Warn("public listener shutdown", "err", err)
+		}
+	}()
+	if err := a.Proxy.Shutdown(ctx); err != nil {
+		a.log.Warn("proxy shutdown", "err", err)
+	}
+	<-done
+	if err := a.admin.Shutdown(ctx); err != nil {
+		a.log.Warn("admin listener shutdown", "err", err)
+	}
+}
+
+// loadKeys reads the JWT keys from --jwt-key-file, or makes one for this run.
+func loadKeys(cfg config.Config, log *slog.Logger) ([]auth.Key, error) {
+	if cfg.JWTKeyFile == "" {
+		k, err := auth.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		log.Info("no --jwt-key-file: signing tokens with a key made for this run (tokens end with it)", "kid", k.ID)
+		return []auth.Key{k}, nil
+	}
+	b, err := os.ReadFile(cfg.JWTKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--jwt-key-file: %w", err)
+	}
+	keys, err := auth.ParseKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("--jwt-key-file %s: %w", cfg.JWTKeyFile, err)
+	}
+	return keys, nil
+}

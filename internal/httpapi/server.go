@@ -1,0 +1,211 @@
+// Package httpapi is Usher's public HTTP API on Fiber: tokens, joins, the WebSocket connect,
+// the games list and health. Every error answer is {"error": {"code", "message"}} (errors.go).
+package httpapi
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+
+	"github.com/usher-gg/usher/internal/auth"
+	"github.com/usher-gg/usher/internal/clientip"
+	"github.com/usher-gg/usher/internal/match"
+	"github.com/usher-gg/usher/internal/metrics"
+	"github.com/usher-gg/usher/internal/origin"
+	"github.com/usher-gg/usher/internal/proxy"
+	"github.com/usher-gg/usher/internal/ticket"
+)
+
+// Limits of the public listener. Fiber's defaults are unlimited timeouts: set them all.
+const (
+	readTimeout  = 10 * time.Second // whole request, headers included: slowloris ends here
+	writeTimeout = 10 * time.Second
+	idleTimeout  = 60 * time.Second
+	bodyLimit    = 16 << 10
+	headerLimit  = 16 << 10 // fasthttp's read buffer: the largest request head accepted
+)
+
+// Config holds the API's knobs.
+type Config struct {
+	TokenRate int // per minute per client IP on /request_token
+	JoinRate  int // per minute per client IP, and per player, on /join
+}
+
+// Deps are the parts the API drives.
+type Deps struct {
+	Tokens   *auth.Tokens
+	Match    *match.Service
+	Tickets  ticket.Store
+	Proxy    *proxy.Proxy
+	Origins  *origin.Policy
+	ClientIP *clientip.Resolver
+	Metrics  *metrics.Metrics
+	Log      *slog.Logger
+}
+
+// Server is the public API.
+type Server struct {
+	Deps
+	cfg      Config
+	app      *fiber.App
+	draining atomic.Bool
+}
+
+// New builds the API and its routes.
+func New(cfg Config, d Deps) *Server {
+	s := &Server{Deps: d, cfg: cfg}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "usher",
+		DisableStartupMessage: true,
+		ReadTimeout:           readTimeout,
+		WriteTimeout:          writeTimeout,
+		IdleTimeout:           idleTimeout,
+		BodyLimit:             bodyLimit,
+		ReadBufferSize:        headerLimit,
+		ErrorHandler:          s.handleError,
+		Network:               fiber.NetworkTCP,
+	})
+	s.routes()
+	return s
+}
+
+// App returns the Fiber app, for Listener and app.Test.
+func (s *Server) App() *fiber.App { return s.app }
+
+// SetDraining makes /readyz fail, so load balancers stop sending new players here.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+func (s *Server) routes() {
+	a := s.app
+	a.Use(requestid.New(requestid.Config{Header: "X-Request-ID"}), s.observe)
+	api := cors.New(cors.Config{
+		AllowOriginsFunc: s.Origins.Allowed,
+		AllowMethods:     "GET,POST,OPTIONS",
+		AllowHeaders:     "Authorization,Content-Type",
+		MaxAge:           600,
+	})
+
+	a.Get("/healthz", s.healthz)
+	a.Get("/readyz", s.readyz)
+	a.Get("/games", api, s.games)
+	a.Post("/request_token", api, s.limit("request_token", "ip", s.cfg.TokenRate, s.ipKey), s.requestToken)
+	a.Options("/request_token", api)
+	a.Post("/join", api, s.limit("join", "ip", s.cfg.JoinRate, s.ipKey), s.authenticate,
+		s.limit("join", "player", s.cfg.JoinRate, playerKey), s.join)
+	a.Options("/join", api)
+	a.Get("/connect", s.connect)
+}
+
+// limit is Fiber's sliding-window limiter, answering with our error shape and counting refusals.
+func (s *Server) limit(route, key string, perMinute int, keyFn func(*fiber.Ctx) string) fiber.Handler {
+	refused := s.Metrics.RateLimited.WithLabelValues(route, key)
+	return limiter.New(limiter.Config{
+		Max:               perMinute,
+		Expiration:        time.Minute,
+		KeyGenerator:      keyFn,
+		LimiterMiddleware: limiter.SlidingWindow{},
+		LimitReached: func(c *fiber.Ctx) error {
+			refused.Inc()
+			retry, _ := strconv.Atoi(string(c.Response().Header.Peek(fiber.HeaderRetryAfter)))
+			return &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
+				Message: "too many requests; slow down", RetryAfter: time.Duration(max(retry, 1)) * time.Second}
+		},
+	})
+}
+
+// clientAddr is the client's address: the socket peer, or what a trusted proxy says.
+func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
+	var remote netip.Addr
+	if ta, ok := c.Context().RemoteAddr().(*net.TCPAddr); ok {
+		remote = ta.AddrPort().Addr()
+	}
+	h := &c.Request().Header
+	var xff []string
+	h.VisitAll(func(k, v []byte) {
+		if strings.EqualFold(string(k), fiber.HeaderXForwardedFor) {
+			xff = append(xff, string(v))
+		}
+	})
+	return s.ClientIP.ClientIP(remote, string(h.Peek("CF-Connecting-IP")), strings.Join(xff, ","))
+}
+
+func (s *Server) ipKey(c *fiber.Ctx) string { return "ip:" + clientip.Key(s.clientAddr(c)) }
+
+func playerKey(c *fiber.Ctx) string {
+	cl, _ := c.Locals(claimsKey).(auth.Claims)
+	return "player:" + cl.Player
+}
+
+// routeLabel bounds the route label of metrics and logs. It returns constants: Fiber's
+// c.Path() aliases request memory that is reused after the handler returns.
+func routeLabel(c *fiber.Ctx) string {
+	switch c.Path() {
+	case "/healthz":
+		return "/healthz"
+	case "/readyz":
+		return "/readyz"
+	case "/games":
+		return "/games"
+	case "/request_token":
+		return "/request_token"
+	case "/join":
+		return "/join"
+	case "/connect":
+		return "/connect"
+	}
+	return "other"
+}
+
+// methodLabel bounds the method label, with constants for the same reason.
+func methodLabel(c *fiber.Ctx) string {
+	switch c.Method() {
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodOptions:
+		return fiber.MethodOptions
+	case fiber.MethodHead:
+		return fiber.MethodHead
+	}
+	return "other"
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals("requestid").(string)
+	return id
+}
+
+// observe records metrics and a log line for every request. It never logs query strings
+// (a ticket travels in one).
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.app.ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	route := routeLabel(c)
+	status := c.Response().StatusCode()
+	elapsed := time.Since(start)
+	s.Metrics.HTTPRequests.WithLabelValues(route, methodLabel(c), strconv.Itoa(status)).Inc()
+	s.Metrics.HTTPDuration.WithLabelValues(route).Observe(elapsed.Seconds())
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelWarn
+	}
+	s.Log.LogAttrs(c.UserContext(), level, "request",
+		slog.String("request_id", requestID(c)), slog.String("method", methodLabel(c)), slog.String("route", route),
+		slog.Int("status", status), slog.Duration("took", elapsed))
+	return nil
+}
