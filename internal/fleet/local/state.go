@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -52,6 +53,7 @@ type state struct {
 	servers  map[string]*server // live servers by name, until their process is gone
 	rooms    map[string]*server // live rooms by code, across games: allocated servers only
 	seq      uint64             // last server number handed out
+	run      string             // random per fleet, so names never repeat across restarts
 	stopping bool
 }
 
@@ -100,6 +102,7 @@ type seat struct {
 
 func newState(cfg Config, m *metrics.Metrics, clk clock.PassiveClock, log *slog.Logger) *state {
 	st := &state{
+		run:     runID(),
 		cfg:     cfg,
 		clk:     clk,
 		m:       m,
@@ -591,7 +594,7 @@ func (st *state) expireSeatsLocked(s *server, now time.Time) bool {
 func (st *state) addServerLocked(g *gameState, now time.Time) *server {
 	st.seq++
 	s := &server{
-		name:       fmt.Sprintf("%s-%d", g.ID, st.seq),
+		name:       fmt.Sprintf("%s-%s-%d", g.ID, st.run, st.seq),
 		game:       g.ID,
 		seq:        st.seq,
 		maxPlayers: g.MaxPlayers,
@@ -688,4 +691,15 @@ func (st *state) setAddr(s *server, addr, bridgeURL string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	s.addr, s.bridgeURL = addr, bridgeURL
+}
+
+// runID is 5 random lowercase letters and digits, like the suffix of an Agones GameServer name:
+// a ticket (or a log line) naming a server of an earlier run never names a server of this one.
+func runID() string {
+	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
+	b := make([]byte, 5)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return string(b)
 }
