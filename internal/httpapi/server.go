@@ -74,6 +74,9 @@ func New(cfg Config, d Deps) *Server {
 		ErrorHandler:          s.handleError,
 		Network:               fiber.NetworkTCP,
 	})
+	// Proxied sessions own their hijacked connections; fasthttp need not keep its request
+	// state for them (about 8 KB per player, see internal/proxy).
+	s.app.Server().KeepHijackedConns = true
 	s.routes()
 	return s
 }

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package proxy
+
+// readIdleSupported: elsewhere a leg blocks in Read holding its input buffer.
+const readIdleSupported = false
+
+func (l *leg) readIdleFn(uintptr) bool { return true }
