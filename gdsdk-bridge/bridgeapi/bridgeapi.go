@@ -114,3 +114,18 @@ type Backend interface {
 	// Allocation returns the current allocation and a channel that is closed at the next change.
 	Allocation(ctx context.Context) (Allocation, <-chan struct{}, error)
 }
+
+// Labels and the seat list Usher uses on Agones GameServers. Usher's Agones backend sets the
+// labels through GameServerAllocation metadata patches; the gdsdk-bridge sidecar reads them
+// from the SDK's GameServer to fill in the Allocation it serves.
+const (
+	// LabelRoom carries the room code of an Allocated GameServer.
+	LabelRoom = "usher.dev/room"
+	// LabelPublic is "true" on rooms open to quick match, "false" otherwise.
+	LabelPublic = "usher.dev/public"
+	// LabelGame is the Usher game id of the GameServer (also set on the Fleet template).
+	LabelGame = "usher.dev/game"
+	// PlayersList is the Agones List whose values are the players holding seats; its capacity
+	// is the game's max players.
+	PlayersList = "players"
+)
