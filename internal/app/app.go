@@ -193,6 +193,13 @@ func (a *App) shutdown() {
 
 // loadKeys reads the JWT keys from --jwt-key-file, or makes one for this run.
 func loadKeys(cfg config.Config, log *slog.Logger) ([]auth.Key, error) {
+	if cfg.JWTKeyPEM != "" {
+		keys, err := auth.ParseKeys([]byte(cfg.JWTKeyPEM))
+		if err != nil {
+			return nil, fmt.Errorf("USHER_JWT_KEY: %w", err)
+		}
+		return keys, nil
+	}
 	if cfg.JWTKeyFile == "" {
 		k, err := auth.GenerateKey()
 		if err != nil {

@@ -27,6 +27,7 @@ type Config struct {
 	TicketTTL       time.Duration
 	SeatGrace       time.Duration // added to TicketTTL before an unused seat is released
 	JWTKeyFile      string        // PEM file with Ed25519 PKCS#8 keys; empty in dev: a key made at start
+	JWTKeyPEM       string        // the same PEM, from the USHER_JWT_KEY environment variable (never a flag)
 	Issuer          string
 	Audience        string
 	MaxMessageBytes int64
@@ -165,6 +166,9 @@ func Parse(name string, args []string, self string, output io.Writer) (Config, e
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	// Keys are secrets: they come from a file or the environment, never from a flag that
+	// would show in the process list.
+	c.JWTKeyPEM = os.Getenv("USHER_JWT_KEY")
 	if err := c.LoadGames(self); err != nil {
 		return c, err
 	}
@@ -268,6 +272,7 @@ func (c Config) Validate() error {
 	check(c.TicketTTL >= time.Second && c.TicketTTL <= 5*time.Minute, "--ticket-ttl must be 1s to 5m, got %s", c.TicketTTL)
 	check(c.SeatGrace >= 0 && c.SeatGrace <= time.Minute, "--seat-grace must be 0 to 1m, got %s", c.SeatGrace)
 	check(c.Issuer != "" && c.Audience != "", "--issuer and --audience must be set")
+	check(c.JWTKeyFile == "" || c.JWTKeyPEM == "", "give the JWT keys in --jwt-key-file or USHER_JWT_KEY, not both")
 	check(c.MaxMessageBytes >= 128 && c.MaxMessageBytes <= 16<<20, "--max-message-bytes must be 128 to 16777216, got %d", c.MaxMessageBytes)
 	check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, "--ping-interval must be 1s to 10m, got %s", c.PingInterval)
 	check(c.MaxMessageRate >= 0, "--max-message-rate must be >= 0")

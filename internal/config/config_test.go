@@ -127,3 +127,17 @@ func TestCatalogErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestJWTKeyFromEnv(t *testing.T) {
+	t.Setenv("USHER_JWT_KEY", "-----BEGIN PRIVATE KEY-----\n...")
+	c, err := Parse("dev", nil, "/u", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWTKeyPEM == "" {
+		t.Error("USHER_JWT_KEY not read")
+	}
+	if _, err := Parse("dev", []string{"--jwt-key-file=/k.pem"}, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("file and env together: err = %v", err)
+	}
+}

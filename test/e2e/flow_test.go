@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/usher-gg/usher/internal/auth"
 	"github.com/usher-gg/usher/internal/config"
 )
 
@@ -423,15 +426,7 @@ func TestGracefulShutdownClosesWith1001(t *testing.T) {
 	if got := closeCode(t, c, 10*time.Second); got != websocket.CloseGoingAway {
 		t.Errorf("close code on shutdown %d, want 1001", got)
 	}
-	select {
-	case err := <-h.done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		h.done <- nil // let Cleanup's stop see it
-	case <-time.After(15 * time.Second):
-		t.Fatal("Usher did not stop")
-	}
+	h.stop()
 	for _, s := range h.app.Fleet.Servers() {
 		if s.PID != 0 && syscall.Kill(s.PID, 0) == nil {
 			t.Errorf("game server %s (pid %d) still running after shutdown", s.Name, s.PID)
@@ -440,3 +435,33 @@ func TestGracefulShutdownClosesWith1001(t *testing.T) {
 }
 
 var _ = json.Marshal
+
+// TestKeyFileOutlivesRestart: with --jwt-key-file, a token issued before a restart still
+// works after it; a token from a different key does not.
+func TestKeyFileOutlivesRestart(t *testing.T) {
+	k, err := auth.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := auth.MarshalKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := startUsher(t, func(c *config.Config) { c.JWTKeyFile = keyFile })
+	tok := first.token("Ada").Token
+	stranger := first.token("").Token
+	first.stop()
+
+	second := startUsher(t, func(c *config.Config) { c.JWTKeyFile = keyFile })
+	if _, st, code := second.join(tok, `{"game":"example"}`); st != 200 {
+		t.Errorf("token from before the restart: %d %s", st, code)
+	}
+	third := startUsher(t, nil) // a key made at start: old tokens are strangers
+	if _, st, code := third.join(stranger, `{"game":"example"}`); st != 401 || code != "unauthorized" {
+		t.Errorf("token signed by another key: %d %s, want 401 unauthorized", st, code)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ type harness struct {
 	admin  string
 	cancel context.CancelFunc
 	done   chan error
+	once   *sync.Once
 }
 
 // startUsher runs Usher like `usher dev` on loopback ports with the example game. edit may
@@ -72,7 +74,7 @@ func startUsher(tb testing.TB, edit func(*config.Config)) *harness {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: tb, app: a, base: "http://" + a.PublicAddr(), ws: "ws://" + a.PublicAddr(),
-		admin: "http://" + a.AdminAddr(), cancel: cancel, done: make(chan error, 1)}
+		admin: "http://" + a.AdminAddr(), cancel: cancel, done: make(chan error, 1), once: &sync.Once{}}
 	go func() { h.done <- a.Run(ctx) }()
 	tb.Cleanup(h.stop)
 	h.waitReady()
@@ -86,16 +88,19 @@ func (h *harness) with(t testing.TB) *harness {
 	return &c
 }
 
+// stop shuts Usher down and waits for Run to return (once; Cleanup calls it too).
 func (h *harness) stop() {
-	h.cancel()
-	select {
-	case err := <-h.done:
-		if err != nil {
-			h.t.Errorf("Run: %v", err)
+	h.once.Do(func() {
+		h.cancel()
+		select {
+		case err := <-h.done:
+			if err != nil {
+				h.t.Errorf("Run: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			h.t.Errorf("Usher did not stop within 20s")
 		}
-	case <-time.After(20 * time.Second):
-		h.t.Errorf("Usher did not stop within 20s")
-	}
+	})
 }
 
 // waitReady waits for /readyz and for the warm buffer to hold ready servers.
