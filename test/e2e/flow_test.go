@@ -196,6 +196,21 @@ func TestPlayerFlow(t *testing.T) {
 		}
 	})
 
+	t.Run("no compression negotiated", func(t *testing.T) {
+		h := h.with(t)
+		j := h.mustJoin(h.token("").Token, `{"game":"example"}`)
+		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, EnableCompression: true}
+		c, resp, err := d.Dial(h.ws+j.ConnectURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+			t.Errorf("Usher accepted extension %q", ext)
+		}
+		readWelcome(t, c)
+	})
+
 	t.Run("unknown game and room", func(t *testing.T) {
 		h := h.with(t)
 		tok := h.token("").Token
