@@ -129,7 +129,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "requests per minute per client IP on /request_token")
 	fs.IntVar(&c.JoinRate, "join-rate", c.JoinRate, "requests per minute on /join, per client IP and per player")
 	fs.Func("trusted-proxies", "comma-separated IPs or CIDRs whose CF-Connecting-IP / X-Forwarded-For are believed", listSetter(&c.TrustedProxies))
-	fs.Func("allowed-origins", "comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port)", listSetter(&c.AllowedOrigins))
+	fs.Func("allowed-origins", fmt.Sprintf("comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port) (default %q)",
+		strings.Join(c.AllowedOrigins, ",")), listSetter(&c.AllowedOrigins))
 	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
 	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
