@@ -72,7 +72,7 @@ func dev(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usher dev:", err)
 		return 1
 	}
-	cfg, err := config.Parse("usher dev", args, self, stderr)
+	cfg, err := config.Parse(config.ModeDev, args, self, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}

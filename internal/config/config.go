@@ -3,6 +3,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,8 +17,24 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Config is everything `usher dev` needs to run. Fields map one to one to flags; see Flags.
+// Mode is how Usher runs its game servers.
+type Mode string
+
+const (
+	// ModeDev runs game servers as processes on this machine (`usher dev`).
+	ModeDev Mode = "dev"
+	// ModeServe allocates game servers from Agones Fleets in a Kubernetes cluster (`usher serve`).
+	ModeServe Mode = "serve"
+)
+
+// Config is everything Usher needs to run. Fields map one to one to flags; see Flags.
 type Config struct {
+	Mode Mode
+
+	// Agones (serve mode)
+	Kubeconfig string // empty: in-cluster config
+	Namespace  string // default namespace of the games' Fleets
+
 	Listen      string // public API (token, join, connect, games, health)
 	AdminListen string // admin page and /metrics; never expose publicly
 	ConfigFile  string // games catalog (YAML); empty: the built-in example game
@@ -59,7 +76,24 @@ type Game struct {
 	Dir         string            `yaml:"dir"`         // local mode: working directory
 	Buffer      int               `yaml:"buffer"`      // local mode: ready servers to keep warm
 	MaxServers  int               `yaml:"max_servers"` // local mode: cap on processes for this game
+	Agones      AgonesGame        `yaml:"agones"`      // serve mode: where the game's servers are
 }
+
+// AgonesGame says where a game's servers live in the cluster and how Usher dials them.
+type AgonesGame struct {
+	Namespace string `yaml:"namespace"` // default: --namespace
+	Fleet     string `yaml:"fleet"`     // default: the game id
+	PortName  string `yaml:"port_name"` // the GameServer port Usher dials (default "default", Agones' own default name)
+	// Dial is "pod" (the pod IP and container port; portPolicy None; works under the restricted
+	// Pod Security Standard) or "address" (the node address and host port; portPolicy Dynamic).
+	Dial string `yaml:"dial"`
+}
+
+// Dial modes of AgonesGame.
+const (
+	DialPod     = "pod"
+	DialAddress = "address"
+)
 
 // Catalog is the YAML file given with --config.
 type Catalog struct {
@@ -87,9 +121,11 @@ func ExampleGame(self string) Game {
 	}
 }
 
-// Default returns the defaults of `usher dev`.
-func Default() Config {
-	return Config{
+// Default returns the defaults of a mode.
+func Default(mode Mode) Config {
+	c := Config{
+		Mode:            mode,
+		Namespace:       "default",
 		Listen:          "127.0.0.1:8080",
 		AdminListen:     "127.0.0.1:8081",
 		TokenTTL:        30 * time.Minute,
@@ -110,10 +146,24 @@ func Default() Config {
 		LogFormat:       "text",
 		LogLevel:        "info",
 	}
+	if mode == ModeServe {
+		// In a cluster: listen on every interface, give load balancers time to see /readyz
+		// fail before the listener closes, and log JSON.
+		c.Listen, c.AdminListen = ":8080", ":8081"
+		c.AllowedOrigins = nil
+		c.DrainDelay = 5 * time.Second
+		c.ShutdownTimeout = 20 * time.Second
+		c.LogFormat = "json"
+	}
+	return c
 }
 
-// Flags registers every setting on fs, with c's current values as defaults.
+// Flags registers every setting of c's mode on fs, with c's current values as defaults.
 func (c *Config) Flags(fs *flag.FlagSet) {
+	if c.Mode == ModeServe {
+		fs.StringVar(&c.Kubeconfig, "kubeconfig", c.Kubeconfig, "kubeconfig file (empty: the in-cluster service account)")
+		fs.StringVar(&c.Namespace, "namespace", c.Namespace, "namespace of the games' Fleets when the catalog does not say")
+	}
 	fs.StringVar(&c.Listen, "listen", c.Listen, "public API address (host:port)")
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin page and /metrics address (host:port); keep it private")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "games catalog (YAML); empty: the built-in example game")
@@ -153,12 +203,12 @@ func listSetter(dst *[]string) func(string) error {
 	}
 }
 
-// Parse reads flags from args and USHER_* environment variables (flag `admin-listen` is
-// USHER_ADMIN_LISTEN; a flag given on the command line wins), then loads the catalog and
-// validates. self is the running binary, used by the built-in example game.
-func Parse(name string, args []string, self string, output io.Writer) (Config, error) {
-	c := Default()
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// Parse reads the flags of mode from args and USHER_* environment variables (flag
+// `admin-listen` is USHER_ADMIN_LISTEN; a flag given on the command line wins), then loads the
+// catalog and validates. self is the running binary, used by the built-in example game.
+func Parse(mode Mode, args []string, self string, output io.Writer) (Config, error) {
+	c := Default(mode)
+	fs := flag.NewFlagSet("usher "+string(mode), flag.ContinueOnError)
 	fs.SetOutput(output)
 	c.Flags(fs)
 	if err := ff.Parse(fs, args, ff.WithEnvVarPrefix("USHER")); err != nil {
@@ -180,6 +230,7 @@ func Parse(name string, args []string, self string, output io.Writer) (Config, e
 func (c *Config) LoadGames(self string) error {
 	if c.ConfigFile == "" {
 		c.Games = []Game{ExampleGame(self)}
+		c.Games[0].Agones = AgonesGame{Namespace: c.Namespace, Fleet: "example", PortName: "default", Dial: DialPod}
 		return nil
 	}
 	f, err := os.Open(c.ConfigFile)
@@ -187,7 +238,7 @@ func (c *Config) LoadGames(self string) error {
 		return fmt.Errorf("games catalog: %w", err)
 	}
 	defer f.Close()
-	games, err := ParseCatalog(f, self)
+	games, err := ParseCatalog(f, self, c.Namespace)
 	if err != nil {
 		return fmt.Errorf("games catalog %s: %w", c.ConfigFile, err)
 	}
@@ -196,8 +247,9 @@ func (c *Config) LoadGames(self string) error {
 }
 
 // ParseCatalog decodes a games catalog strictly (unknown fields are errors) and fills in
-// defaults. A game with id "example" and no command runs the built-in example server.
-func ParseCatalog(r io.Reader, self string) ([]Game, error) {
+// defaults (namespace: the given one). A game with id "example" and no command runs the
+// built-in example server.
+func ParseCatalog(r io.Reader, self, namespace string) ([]Game, error) {
 	dec := yaml.NewDecoder(io.LimitReader(r, 1<<20))
 	dec.KnownFields(true)
 	var cat Catalog
@@ -221,13 +273,23 @@ func ParseCatalog(r io.Reader, self string) ([]Game, error) {
 		if len(g.Command) == 0 && g.ID == "example" {
 			g.Command = []string{self, "example-server"}
 		}
+		a := &g.Agones
+		a.Namespace = cmp.Or(a.Namespace, namespace)
+		a.Fleet = cmp.Or(a.Fleet, g.ID)
+		a.PortName = cmp.Or(a.PortName, "default")
+		a.Dial = cmp.Or(a.Dial, DialPod)
 	}
-	return cat.Games, validateGames(cat.Games)
+	if len(cat.Games) == 0 {
+		return nil, errors.New("no games: declare at least one under games:")
+	}
+	return cat.Games, nil
 }
 
 var gameIDPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
 
-func validateGames(games []Game) error {
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+func validateGames(mode Mode, games []Game) error {
 	if len(games) == 0 {
 		return errors.New("no games: declare at least one under games:")
 	}
@@ -245,11 +307,25 @@ func validateGames(games []Game) error {
 		if g.MaxPlayers < 1 || g.MaxPlayers > 1000 {
 			errs = append(errs, fmt.Errorf("%s: max_players must be 1 to 1000", where))
 		}
-		if len(g.Command) == 0 {
-			errs = append(errs, fmt.Errorf("%s: command is required (the argv that starts a game server)", where))
-		}
-		if g.Buffer < 0 || g.MaxServers < 1 || g.Buffer > g.MaxServers {
-			errs = append(errs, fmt.Errorf("%s: need 0 <= buffer <= max_servers and max_servers >= 1", where))
+		switch mode {
+		case ModeDev:
+			if len(g.Command) == 0 {
+				errs = append(errs, fmt.Errorf("%s: command is required (the argv that starts a game server)", where))
+			}
+			if g.Buffer < 1 || g.Buffer > g.MaxServers {
+				errs = append(errs, fmt.Errorf("%s: need 1 <= buffer <= max_servers", where))
+			}
+		case ModeServe:
+			a := g.Agones
+			if !dnsLabel.MatchString(a.Namespace) || !dnsLabel.MatchString(a.Fleet) {
+				errs = append(errs, fmt.Errorf("%s: agones.namespace and agones.fleet must be DNS labels, got %q and %q", where, a.Namespace, a.Fleet))
+			}
+			if a.PortName == "" || len(a.PortName) > 63 {
+				errs = append(errs, fmt.Errorf("%s: agones.port_name must name a GameServer port", where))
+			}
+			if a.Dial != DialPod && a.Dial != DialAddress {
+				errs = append(errs, fmt.Errorf("%s: agones.dial must be %q or %q, got %q", where, DialPod, DialAddress, a.Dial))
+			}
 		}
 		if len(g.Name) > 100 || len(g.Description) > 1000 {
 			errs = append(errs, fmt.Errorf("%s: name (100) or description (1000) too long", where))
@@ -284,7 +360,8 @@ func (c Config) Validate() error {
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)
 	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error",
 		"--log-level must be debug, info, warn or error, got %q", c.LogLevel)
-	if err := validateGames(c.Games); err != nil {
+	check(c.Mode == ModeDev || c.Mode == ModeServe, "unknown mode %q", c.Mode)
+	if err := validateGames(c.Mode, c.Games); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -13,7 +13,7 @@ import (
 
 func TestParseDefaults(t *testing.T) {
 	t.Setenv("USHER_LISTEN", "")
-	c, err := Parse("dev", nil, "/bin/usher", io.Discard)
+	c, err := Parse(ModeDev, nil, "/bin/usher", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,6 +21,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Errorf("defaults: listen %q admin %q ticket-ttl %s", c.Listen, c.AdminListen, c.TicketTTL)
 	}
 	want := []Game{ExampleGame("/bin/usher")}
+	want[0].Agones = AgonesGame{Namespace: "default", Fleet: "example", PortName: "default", Dial: "pod"}
 	if diff := cmp.Diff(want, c.Games); diff != "" {
 		t.Errorf("games (-want +got):\n%s", diff)
 	}
@@ -33,7 +34,7 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	t.Setenv("USHER_TICKET_TTL", "20s")
 	t.Setenv("USHER_ADMIN_LISTEN", "127.0.0.1:9999")
 	t.Setenv("USHER_JOIN_RATE", "7")
-	c, err := Parse("dev", []string{"--join-rate=9", "--trusted-proxies", "10.0.0.0/8, 192.168.1.1", "--allowed-origins=https://play.example.com"}, "/u", io.Discard)
+	c, err := Parse(ModeDev, []string{"--join-rate=9", "--trusted-proxies", "10.0.0.0/8, 192.168.1.1", "--allowed-origins=https://play.example.com"}, "/u", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestParseRejectsBadValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			_, err := Parse("dev", tt.args, "/u", io.Discard)
+			_, err := Parse(ModeDev, tt.args, "/u", io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
 			}
@@ -93,14 +94,16 @@ func TestCatalog(t *testing.T) {
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Parse("dev", []string{"--config", path}, "/u", io.Discard)
+	c, err := Parse(ModeDev, []string{"--config", path}, "/u", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Game{
-		{ID: "example", Name: "Example", MaxPlayers: 4, Command: []string{"/u", "example-server"}, Buffer: 2, MaxServers: 32},
+		{ID: "example", Name: "Example", MaxPlayers: 4, Command: []string{"/u", "example-server"}, Buffer: 2, MaxServers: 32,
+			Agones: AgonesGame{Namespace: "default", Fleet: "example", PortName: "default", Dial: "pod"}},
 		{ID: "treasure-takedown", Name: "Treasure Takedown", Description: "Steal the treasure.", MaxPlayers: 8,
-			Command: []string{"godot", "--headless", "--path", "game"}, Env: map[string]string{"GODOT_LOG": "1"}, Buffer: 1, MaxServers: 4},
+			Command: []string{"godot", "--headless", "--path", "game"}, Env: map[string]string{"GODOT_LOG": "1"}, Buffer: 1, MaxServers: 4,
+			Agones: AgonesGame{Namespace: "default", Fleet: "treasure-takedown", PortName: "default", Dial: "pod"}},
 	}
 	if diff := cmp.Diff(want, c.Games); diff != "" {
 		t.Errorf("games (-want +got):\n%s", diff)
@@ -108,19 +111,38 @@ func TestCatalog(t *testing.T) {
 }
 
 func TestCatalogErrors(t *testing.T) {
-	tests := []struct{ name, yaml, want string }{
-		{"unknown field", "games:\n  - id: a\n    command: [x]\n    maxplayers: 3\n", "maxplayers"},
-		{"no games", "games: []\n", "no games"},
-		{"bad id", "games:\n  - id: Bad_Id\n    command: [x]\n", "id must be"},
-		{"duplicate", "games:\n  - id: a\n    command: [x]\n  - id: a\n    command: [x]\n", "duplicate"},
-		{"no command", "games:\n  - id: a\n", "command is required"},
-		{"players", "games:\n  - id: a\n    command: [x]\n    max_players: -1\n", "max_players"},
-		{"buffer", "games:\n  - id: a\n    command: [x]\n    buffer: 9\n    max_servers: 2\n", "buffer"},
-		{"not yaml", "games: [", "decode"},
+	tests := []struct {
+		name string
+		mode Mode
+		yaml string
+		want string
+	}{
+		{"unknown field", ModeDev, "games:\n  - id: a\n    command: [x]\n    maxplayers: 3\n", "maxplayers"},
+		{"no games", ModeDev, "games: []\n", "no games"},
+		{"bad id", ModeDev, "games:\n  - id: Bad_Id\n    command: [x]\n", "id must be"},
+		{"duplicate", ModeDev, "games:\n  - id: a\n    command: [x]\n  - id: a\n    command: [x]\n", "duplicate"},
+		{"no command", ModeDev, "games:\n  - id: a\n", "command is required"},
+		{"players", ModeDev, "games:\n  - id: a\n    command: [x]\n    max_players: -1\n", "max_players"},
+		{"buffer", ModeDev, "games:\n  - id: a\n    command: [x]\n    buffer: 9\n    max_servers: 2\n", "buffer"},
+		{"not yaml", ModeDev, "games: [", "decode"},
+		{"serve needs no command", ModeServe, "games:\n  - id: a\n", ""},
+		{"bad dial", ModeServe, "games:\n  - id: a\n    agones: {dial: nodeport}\n", "agones.dial"},
+		{"bad fleet", ModeServe, "games:\n  - id: a\n    agones: {fleet: Not_A_Label}\n", "agones.namespace and agones.fleet"},
+		{"agones typo", ModeServe, "games:\n  - id: a\n    agones: {flet: x}\n", "flet"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseCatalog(strings.NewReader(tt.yaml), "/u")
+			path := filepath.Join(t.TempDir(), "games.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Parse(tt.mode, []string{"--config", path}, "/u", io.Discard)
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("err = %v, want none", err)
+				}
+				return
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
 			}
@@ -128,16 +150,34 @@ func TestCatalogErrors(t *testing.T) {
 	}
 }
 
+func TestServeDefaults(t *testing.T) {
+	c, err := Parse(ModeServe, []string{"--namespace", "games"}, "/u", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":8080" || c.LogFormat != "json" || c.DrainDelay != 5*time.Second || len(c.AllowedOrigins) != 0 {
+		t.Errorf("serve defaults: %+v", c)
+	}
+	want := AgonesGame{Namespace: "games", Fleet: "example", PortName: "default", Dial: "pod"}
+	if diff := cmp.Diff(want, c.Games[0].Agones); diff != "" {
+		t.Errorf("built-in game in serve mode (-want +got):\n%s", diff)
+	}
+	// dev flags that make no sense in a cluster are not there.
+	if _, err := Parse(ModeDev, []string{"--kubeconfig=x"}, "/u", io.Discard); err == nil {
+		t.Error("--kubeconfig accepted by dev")
+	}
+}
+
 func TestJWTKeyFromEnv(t *testing.T) {
 	t.Setenv("USHER_JWT_KEY", "-----BEGIN PRIVATE KEY-----\n...")
-	c, err := Parse("dev", nil, "/u", io.Discard)
+	c, err := Parse(ModeDev, nil, "/u", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.JWTKeyPEM == "" {
 		t.Error("USHER_JWT_KEY not read")
 	}
-	if _, err := Parse("dev", []string{"--jwt-key-file=/k.pem"}, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
+	if _, err := Parse(ModeDev, []string{"--jwt-key-file=/k.pem"}, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("file and env together: err = %v", err)
 	}
 }

@@ -50,7 +50,7 @@ type harness struct {
 // change the config first.
 func startUsher(tb testing.TB, edit func(*config.Config)) *harness {
 	tb.Helper()
-	cfg := config.Default()
+	cfg := config.Default(config.ModeDev)
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	g := config.ExampleGame(os.Args[0])
 	g.Command = []string{os.Args[0]}
