@@ -29,6 +29,13 @@ import (
 	"github.com/usher-gg/usher/internal/ticket"
 )
 
+// Fleet is a fleet backend as the app runs it.
+type Fleet interface {
+	match.Fleet
+	// Run runs the backend until ctx is done, then stops what it started.
+	Run(ctx context.Context) error
+}
+
 // App is a configured Usher with its listeners open.
 type App struct {
 	cfg      config.Config
@@ -36,7 +43,8 @@ type App struct {
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 	API      *httpapi.Server
-	Fleet    *local.Fleet
+	Fleet    Fleet        // the backend in use
+	Local    *local.Fleet // the local fleet, in dev mode
 	Tickets  *ticket.MemoryStore
 	Proxy    *proxy.Proxy
 	Tokens   *auth.Tokens
@@ -77,23 +85,12 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 
-	var localGames []local.Game
 	var games []match.Game
 	for _, g := range cfg.Games {
 		games = append(games, match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers})
-		env := make([]string, 0, len(g.Env))
-		for k, v := range g.Env {
-			env = append(env, k+"="+v)
-		}
-		localGames = append(localGames, local.Game{
-			ID: g.ID, MaxPlayers: g.MaxPlayers, Command: g.Command, Env: env, Dir: g.Dir,
-			Buffer: g.Buffer, MaxServers: g.MaxServers,
-		})
 	}
-	a.Fleet, err = local.New(local.Config{Games: localGames, SeatTimeout: cfg.TicketTTL + cfg.SeatGrace},
-		a.Metrics, clk, log.With("component", "fleet"))
-	if err != nil {
-		return nil, fmt.Errorf("local fleet: %w", err)
+	if a.Fleet, err = a.newFleet(clk); err != nil {
+		return nil, err
 	}
 
 	pcfg := proxy.Config{MaxMessageBytes: cfg.MaxMessageBytes, PingInterval: cfg.PingInterval, MaxMessagesPerSecond: cfg.MaxMessageRate}
@@ -123,6 +120,32 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("--admin-listen: %w", err)
 	}
 	return a, nil
+}
+
+// newFleet builds the backend of the configured mode.
+func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
+	switch a.cfg.Mode {
+	case config.ModeDev:
+		var games []local.Game
+		for _, g := range a.cfg.Games {
+			env := make([]string, 0, len(g.Env))
+			for k, v := range g.Env {
+				env = append(env, k+"="+v)
+			}
+			games = append(games, local.Game{
+				ID: g.ID, MaxPlayers: g.MaxPlayers, Command: g.Command, Env: env, Dir: g.Dir,
+				Buffer: g.Buffer, MaxServers: g.MaxServers,
+			})
+		}
+		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace},
+			a.Metrics, clk, a.log.With("component", "fleet"))
+		if err != nil {
+			return nil, fmt.Errorf("local fleet: %w", err)
+		}
+		a.Local = f
+		return f, nil
+	}
+	return nil, fmt.Errorf("mode %q is not supported yet", a.cfg.Mode)
 }
 
 // PublicAddr is the public API's address (useful with port 0).

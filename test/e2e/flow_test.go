@@ -318,7 +318,7 @@ func TestPlayerFlow(t *testing.T) {
 		c := h.mustDial(j.ConnectURL)
 		readWelcome(t, c)
 		pid := 0
-		for _, s := range h.app.Fleet.Servers() {
+		for _, s := range h.app.Local.Servers() {
 			if s.Room == j.Room {
 				pid = s.PID
 			}
@@ -442,7 +442,7 @@ func TestGracefulShutdownClosesWith1001(t *testing.T) {
 		t.Errorf("close code on shutdown %d, want 1001", got)
 	}
 	h.stop()
-	for _, s := range h.app.Fleet.Servers() {
+	for _, s := range h.app.Local.Servers() {
 		if s.PID != 0 && syscall.Kill(s.PID, 0) == nil {
 			t.Errorf("game server %s (pid %d) still running after shutdown", s.Name, s.PID)
 		}

@@ -113,7 +113,7 @@ func (h *harness) waitReady() {
 		}
 		resp.Body.Close()
 		ready := 0
-		for _, s := range h.app.Fleet.Servers() {
+		for _, s := range h.app.Local.Servers() {
 			if s.State == "Ready" {
 				ready++
 			}
