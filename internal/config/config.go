@@ -350,6 +350,9 @@ func (c Config) Validate() error {
 	check(c.SeatGrace >= 0 && c.SeatGrace <= time.Minute, "--seat-grace must be 0 to 1m, got %s", c.SeatGrace)
 	check(c.Issuer != "" && c.Audience != "", "--issuer and --audience must be set")
 	check(c.JWTKeyFile == "" || c.JWTKeyPEM == "", "give the JWT keys in --jwt-key-file or USHER_JWT_KEY, not both")
+	// Replicas must share keys, and tokens must outlive a restart: a cluster never makes its own.
+	check(c.Mode != ModeServe || c.JWTKeyFile != "" || c.JWTKeyPEM != "",
+		"usher serve needs the JWT signing key: --jwt-key-file or USHER_JWT_KEY (make one with 'usher keygen')")
 	check(c.MaxMessageBytes >= 128 && c.MaxMessageBytes <= 16<<20, "--max-message-bytes must be 128 to 16777216, got %d", c.MaxMessageBytes)
 	check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, "--ping-interval must be 1s to 10m, got %s", c.PingInterval)
 	check(c.MaxMessageRate >= 0, "--max-message-rate must be >= 0")

@@ -136,7 +136,7 @@ func TestCatalogErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Parse(tt.mode, []string{"--config", path}, "/u", io.Discard)
+			_, err := Parse(tt.mode, []string{"--config", path, "--jwt-key-file=" + path}, "/u", io.Discard)
 			if tt.want == "" {
 				if err != nil {
 					t.Errorf("err = %v, want none", err)
@@ -151,7 +151,10 @@ func TestCatalogErrors(t *testing.T) {
 }
 
 func TestServeDefaults(t *testing.T) {
-	c, err := Parse(ModeServe, []string{"--namespace", "games"}, "/u", io.Discard)
+	if _, err := Parse(ModeServe, nil, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "usher keygen") {
+		t.Errorf("serve without a key: err = %v, want a hint to make one", err)
+	}
+	c, err := Parse(ModeServe, []string{"--namespace", "games", "--jwt-key-file", "/k.pem"}, "/u", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
