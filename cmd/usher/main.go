@@ -23,6 +23,7 @@ const usage = `usage: usher <command> [flags]
 
 commands:
   dev             run Usher with a local fleet of game servers (no Kubernetes); 'usher dev -h' lists flags
+  serve           run Usher against Agones Fleets in a Kubernetes cluster; 'usher serve -h' lists flags
   keygen          print a new Ed25519 signing key (PEM) for --jwt-key-file
   example-server  run the example game server (started by the local fleet)
   version         print the version
@@ -39,7 +40,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "dev":
-		return dev(args[1:], stderr)
+		return serve(config.ModeDev, args[1:], stderr)
+	case "serve":
+		return serve(config.ModeServe, args[1:], stderr)
 	case "example-server":
 		return exampleserver.Main()
 	case "keygen":
@@ -66,23 +69,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-func dev(args []string, stderr io.Writer) int {
+// serve runs Usher in mode until SIGINT or SIGTERM.
+func serve(mode config.Mode, args []string, stderr io.Writer) int {
+	name := "usher " + string(mode) + ":"
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(stderr, "usher dev:", err)
+		fmt.Fprintln(stderr, name, err)
 		return 1
 	}
-	cfg, err := config.Parse(config.ModeDev, args, self, stderr)
+	cfg, err := config.Parse(mode, args, self, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "usher dev:", err)
+		fmt.Fprintln(stderr, name, err)
 		return 2
 	}
 	log, err := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
-		fmt.Fprintln(stderr, "usher dev:", err)
+		fmt.Fprintln(stderr, name, err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -15,11 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 
+	"github.com/usher-gg/usher/agones"
 	"github.com/usher-gg/usher/internal/auth"
 	"github.com/usher-gg/usher/internal/clientip"
 	"github.com/usher-gg/usher/internal/config"
+	agonesfleet "github.com/usher-gg/usher/internal/fleet/agones"
 	"github.com/usher-gg/usher/internal/fleet/local"
 	"github.com/usher-gg/usher/internal/httpapi"
 	"github.com/usher-gg/usher/internal/match"
@@ -27,6 +30,7 @@ import (
 	"github.com/usher-gg/usher/internal/origin"
 	"github.com/usher-gg/usher/internal/proxy"
 	"github.com/usher-gg/usher/internal/ticket"
+	"github.com/usher-gg/usher/internal/version"
 )
 
 // Fleet is a fleet backend as the app runs it.
@@ -44,7 +48,9 @@ type App struct {
 	Metrics  *metrics.Metrics
 	API      *httpapi.Server
 	Fleet    Fleet        // the backend in use
-	Local    *local.Fleet // the local fleet, in dev mode
+	Local    *local.Fleet       // the local fleet, in dev mode
+	Agones   *agonesfleet.Fleet // the Agones fleet, in serve mode
+	ready    func() bool        // the backend is ready to serve (nil: always)
 	Tickets  *ticket.MemoryStore
 	Proxy    *proxy.Proxy
 	Tokens   *auth.Tokens
@@ -103,7 +109,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	svc := match.NewService(games, a.Fleet, a.Tickets, cfg.AllocationWait, a.Metrics, log.With("component", "match"))
 	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate}, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
-		Metrics: a.Metrics, Log: log.With("component", "api"),
+		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,
 	})
 
 	mux := http.NewServeMux()
@@ -144,8 +150,32 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 		}
 		a.Local = f
 		return f, nil
+	case config.ModeServe:
+		restCfg, err := clientcmd.BuildConfigFromFlags("", a.cfg.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes config: %w", err)
+		}
+		restCfg.UserAgent = "usher/" + version.Version
+		client, err := agones.NewClient(restCfg)
+		if err != nil {
+			return nil, err
+		}
+		var games []agonesfleet.Game
+		for _, g := range a.cfg.Games {
+			games = append(games, agonesfleet.Game{
+				ID: g.ID, MaxPlayers: g.MaxPlayers, Namespace: g.Agones.Namespace, Fleet: g.Agones.Fleet,
+				PortName: g.Agones.PortName, Dial: agonesfleet.Dial(g.Agones.Dial),
+			})
+		}
+		f, err := agonesfleet.New(agonesfleet.Config{Games: games}, client, a.Metrics, clk, a.log.With("component", "fleet"))
+		if err != nil {
+			return nil, fmt.Errorf("agones fleet: %w", err)
+		}
+		a.Agones = f
+		a.ready = func() bool { return f.Synced() }
+		return f, nil
 	}
-	return nil, fmt.Errorf("mode %q is not supported yet", a.cfg.Mode)
+	return nil, fmt.Errorf("unknown mode %q", a.cfg.Mode)
 }
 
 // PublicAddr is the public API's address (useful with port 0).

@@ -33,6 +33,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeUnavailable, Message: "shutting down"}
 	}
+	if s.Ready != nil && !s.Ready() {
+		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeUnavailable, Message: "not ready: the game server watch has not synced yet"}
+	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 

@@ -50,6 +50,9 @@ type Deps struct {
 	ClientIP *clientip.Resolver
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
+	// Ready reports whether the fleet backend can serve joins (e.g. its GameServer watch has
+	// synced); nil means always.
+	Ready func() bool
 }
 
 // Server is the public API.

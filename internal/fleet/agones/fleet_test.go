@@ -1,0 +1,941 @@
+package agones
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	agonesv1 "github.com/usher-gg/usher/agones"
+	"github.com/usher-gg/usher/agones/agonestest"
+	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/internal/match"
+	"github.com/usher-gg/usher/internal/metrics"
+)
+
+// The tests run the fleet against agonestest's fake API server: the allocation endpoint
+// and the GameServer list/watch the informers use, over HTTP, as in a cluster.
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// testGames: treasure dials node addresses (portPolicy Dynamic) in "default"; duel dials
+// pod IPs (portPolicy None) from Fleet duel-fleet in "games".
+var testGames = []Game{
+	{ID: "treasure", MaxPlayers: 3, PortName: "ws"},
+	{ID: "duel", MaxPlayers: 2, Namespace: "games", Fleet: "duel-fleet", PortName: "ws", Dial: DialPod},
+}
+
+type env struct {
+	fake *agonestest.Server
+	f    *Fleet
+	clk  *clocktesting.FakeClock
+	reg  *prometheus.Registry
+	logs *syncBuffer
+	stop func() // stops the fleet (also done by cleanup)
+}
+
+// newEnv starts a fake cluster holding servers, and a synced fleet over it.
+func newEnv(tb testing.TB, cfg Config, servers ...*agonesv1.GameServer) *env {
+	tb.Helper()
+	fake := agonestest.NewServer(tb)
+	clk := clocktesting.NewFakeClock(t0)
+	fake.SetNow(clk.Now)
+	for _, gs := range servers {
+		fake.Add(gs)
+	}
+	e := &env{fake: fake, clk: clk}
+	e.start(tb, cfg)
+	return e
+}
+
+// start runs a new fleet over e.fake (a restart when one ran before).
+func (e *env) start(tb testing.TB, cfg Config) {
+	tb.Helper()
+	if cfg.Games == nil {
+		cfg.Games = testGames
+	}
+	e.reg = prometheus.NewRegistry()
+	e.logs = &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f, err := New(cfg, e.fake.Client(), metrics.New(e.reg), e.clk, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("Run: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(e.stop)
+	eventually(tb, f.Synced)
+	e.f = f
+}
+
+// caughtUp waits until the fleet's informers hold exactly the fake's GameServers of the
+// configured Fleets, at their latest resource versions.
+func (e *env) caughtUp(tb testing.TB) {
+	tb.Helper()
+	eventually(tb, func() bool {
+		want := map[string]string{}
+		for _, gs := range e.fake.GameServers() {
+			if e.f.gameOf(gs) != nil {
+				want[gs.Namespace+"/"+gs.Name] = gs.ResourceVersion
+			}
+		}
+		got := map[string]string{}
+		for _, gs := range e.f.gameServers("") {
+			got[gs.Namespace+"/"+gs.Name] = gs.ResourceVersion
+		}
+		return cmp.Equal(want, got)
+	})
+}
+
+// server is a Ready GameServer of a test game.
+func server(game, name string) *agonesv1.GameServer {
+	for _, g := range testGames {
+		if g.ID == game {
+			g = g.withDefaults()
+			return agonestest.GameServer(g.Namespace, g.Fleet, name, g.PortName, int64(g.MaxPlayers))
+		}
+	}
+	panic("no test game " + game)
+}
+
+func (g Game) withDefaults() Game { return Config{Games: []Game{g}}.withDefaults().Games[0] }
+
+// room is an Allocated GameServer holding a room, as Create would leave it.
+func room(game, name, code string, public bool, players ...string) *agonesv1.GameServer {
+	gs := server(game, name)
+	gs.Status.State = agonesv1.GameServerStateAllocated
+	gs.Labels[bridgeapi.LabelRoom] = code
+	gs.Labels[bridgeapi.LabelPublic] = boolLabel(public)
+	gs.Labels[bridgeapi.LabelGame] = game
+	gs.Annotations[AnnotationRoomCreated] = t0.Add(-time.Minute).Format(time.RFC3339Nano)
+	l := gs.Spec.Lists[bridgeapi.PlayersList]
+	l.Values = slices.Clone(players)
+	gs.Status.Lists = map[string]agonesv1.ListStatus{bridgeapi.PlayersList: l}
+	return gs
+}
+
+func addr(gs *agonesv1.GameServer) string {
+	return net.JoinHostPort(agonestest.NodeAddress, strconv.Itoa(int(agonestest.HostPort(gs.Name))))
+}
+
+func podAddr(gs *agonesv1.GameServer) string {
+	return net.JoinHostPort(agonestest.PodIP(gs.Name), strconv.Itoa(int(agonestest.HostPort(gs.Name))))
+}
+
+func TestCreate(t *testing.T) {
+	tests := []struct {
+		name    string
+		servers []*agonesv1.GameServer
+		game    string
+		room    string
+		public  bool
+		want    match.Server
+		wantErr error
+	}{
+		{
+			name:    "public room on a ready server",
+			servers: []*agonesv1.GameServer{server("treasure", "t-1")},
+			game:    "treasure", room: "ABCD", public: true,
+			want: match.Server{Name: "t-1", Game: "treasure", Room: "ABCD", Addr: addr(server("treasure", "t-1")), Public: true, MaxPlayers: 3},
+		},
+		{
+			name:    "private room, pod dialling",
+			servers: []*agonesv1.GameServer{server("duel", "d-1")},
+			game:    "duel", room: "WXYZ",
+			want: match.Server{Name: "d-1", Game: "duel", Room: "WXYZ", Addr: podAddr(server("duel", "d-1")), MaxPlayers: 2},
+		},
+		{
+			name:    "allocated servers are not taken",
+			servers: []*agonesv1.GameServer{room("treasure", "t-1", "QQQQ", true, "p")},
+			game:    "treasure", room: "ABCD",
+			wantErr: match.ErrNoCapacity,
+		},
+		{
+			name: "a ready server without a free seat is not taken",
+			servers: []*agonesv1.GameServer{func() *agonesv1.GameServer {
+				gs := server("treasure", "t-1")
+				gs.Spec.Lists[bridgeapi.PlayersList] = agonesv1.ListStatus{Capacity: 0}
+				return gs
+			}()},
+			game: "treasure", room: "ABCD",
+			wantErr: match.ErrNoCapacity,
+		},
+		{
+			name:    "servers of another fleet are not taken",
+			servers: []*agonesv1.GameServer{server("duel", "d-1")},
+			game:    "treasure", room: "ABCD",
+			wantErr: match.ErrNoCapacity,
+		},
+		{
+			name:    "code in use in the same game",
+			servers: []*agonesv1.GameServer{room("treasure", "t-1", "ABCD", false, "p"), server("treasure", "t-2")},
+			game:    "treasure", room: "ABCD",
+			wantErr: match.ErrRoomExists,
+		},
+		{
+			name:    "code in use in another game",
+			servers: []*agonesv1.GameServer{room("duel", "d-1", "ABCD", false, "p"), server("treasure", "t-2")},
+			game:    "treasure", room: "ABCD",
+			wantErr: match.ErrRoomExists,
+		},
+		{
+			name: "a stale room label on a ready server is no room",
+			servers: []*agonesv1.GameServer{func() *agonesv1.GameServer {
+				gs := room("treasure", "t-1", "ABCD", false, "old")
+				gs.Status.State = agonesv1.GameServerStateReady
+				gs.Status.Lists = nil // emptied on reuse
+				return gs
+			}()},
+			game: "treasure", room: "ABCD", public: true,
+			want: match.Server{Name: "t-1", Game: "treasure", Room: "ABCD", Addr: addr(server("treasure", "t-1")), Public: true, MaxPlayers: 3},
+		},
+		{
+			name:    "unknown game",
+			servers: []*agonesv1.GameServer{server("treasure", "t-1")},
+			game:    "chess", room: "ABCD",
+			wantErr: match.ErrUnknownGame,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Config{}, tt.servers...)
+			got, err := e.f.Create(context.Background(), tt.game, tt.room, tt.public, "host")
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				if errors.Is(tt.wantErr, match.ErrRoomExists) && len(e.fake.Requests()) != 0 {
+					t.Errorf("sent %d allocations for a code in use, want none", len(e.fake.Requests()))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("server (-want +got):\n%s", diff)
+			}
+			g := e.f.games[tt.game]
+			gs, _ := e.fake.Get(g.Namespace, got.Name)
+			wantLabels := map[string]string{bridgeapi.LabelRoom: tt.room, bridgeapi.LabelPublic: boolLabel(tt.public), bridgeapi.LabelGame: tt.game}
+			for k, v := range wantLabels {
+				if gs.Labels[k] != v {
+					t.Errorf("label %s = %q, want %q", k, gs.Labels[k], v)
+				}
+			}
+			if gs.Status.State != agonesv1.GameServerStateAllocated || !slices.Equal(seats(gs), []string{"host"}) {
+				t.Errorf("gameserver = %s with seats %v, want Allocated with [host]", gs.Status.State, seats(gs))
+			}
+			if got := gs.Annotations[AnnotationRoomCreated]; got != t0.Format(time.RFC3339Nano) {
+				t.Errorf("room created annotation = %q, want %q", got, t0.Format(time.RFC3339Nano))
+			}
+		})
+	}
+}
+
+// TestCreateRequest pins the allocation Create sends (AGONES.md §1.4).
+func TestCreateRequest(t *testing.T) {
+	e := newEnv(t, Config{}, server("treasure", "t-1"))
+	if _, err := e.f.Create(context.Background(), "treasure", "ABCD", false, "host"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := e.fake.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("sent %d allocations, want 1", len(reqs))
+	}
+	want := agonesv1.GameServerAllocationSpec{
+		Selectors: []agonesv1.GameServerSelector{{
+			LabelSelector:   metav1.LabelSelector{MatchLabels: map[string]string{"agones.dev/fleet": "treasure"}},
+			GameServerState: ptr(agonesv1.GameServerStateReady),
+			Lists:           map[string]agonesv1.ListSelector{"players": {MinAvailable: 1}},
+		}},
+		Scheduling: agonesv1.Packed,
+		MetaPatch: agonesv1.MetaPatch{
+			Labels:      map[string]string{"usher.dev/room": "ABCD", "usher.dev/public": "false", "usher.dev/game": "treasure"},
+			Annotations: map[string]string{AnnotationRoomCreated: t0.Format(time.RFC3339Nano)},
+		},
+		Lists: map[string]agonesv1.ListAction{"players": {AddValues: []string{"host"}}},
+	}
+	if diff := cmp.Diff(want, reqs[0].Spec); diff != "" {
+		t.Errorf("allocation spec (-want +got):\n%s", diff)
+	}
+	for _, key := range []string{"game=treasure", "room=ABCD", "gameserver=t-1", "ns=default"} {
+		if !strings.Contains(e.logs.String(), key) {
+			t.Errorf("logs lack %q:\n%s", key, e.logs.String())
+		}
+	}
+}
+
+func TestJoin(t *testing.T) {
+	tests := []struct {
+		name      string
+		servers   []*agonesv1.GameServer
+		game      string
+		room      string
+		player    string
+		want      string   // the server's name
+		wantSeats []string // its seats afterwards
+		wantErr   error
+		wantSent  int // allocations sent
+	}{
+		{
+			name:    "free seat",
+			servers: []*agonesv1.GameServer{room("treasure", "t-1", "ABCD", false, "host"), server("treasure", "t-2")},
+			game:    "treasure", room: "ABCD", player: "p2",
+			want: "t-1", wantSeats: []string{"host", "p2"}, wantSent: 1,
+		},
+		{
+			name:    "already seated: no allocation",
+			servers: []*agonesv1.GameServer{room("treasure", "t-1", "ABCD", false, "host", "p2")},
+			game:    "treasure", room: "ABCD", player: "p2",
+			want: "t-1", wantSeats: []string{"host", "p2"}, wantSent: 0,
+		},
+		{
+			name:    "full",
+			servers: []*agonesv1.GameServer{room("treasure", "t-1", "ABCD", false, "a", "b", "c")},
+			game:    "treasure", room: "ABCD", player: "p2",
+			wantErr: match.ErrRoomFull, wantSent: 1,
+		},
+		{
+			name:    "no such room",
+			servers: []*agonesv1.GameServer{room("treasure", "t-1", "ABCD", false, "host")},
+			game:    "treasure", room: "QQQQ", player: "p2",
+			wantErr: match.ErrRoomNotFound, wantSent: 1,
+		},
+		{
+			name:    "room of another game",
+			servers: []*agonesv1.GameServer{room("duel", "d-1", "ABCD", false, "host")},
+			game:    "treasure", room: "ABCD", player: "p2",
+			wantErr: match.ErrRoomNotFound, wantSent: 0,
+		},
+		{
+			name: "room ended",
+			servers: []*agonesv1.GameServer{func() *agonesv1.GameServer {
+				gs := room("treasure", "t-1", "ABCD", false, "host")
+				gs.Status.State = agonesv1.GameServerStateShutdown
+				return gs
+			}()},
+			game: "treasure", room: "ABCD", player: "p2",
+			wantErr: match.ErrRoomNotFound, wantSent: 1,
+		},
+		{
+			name:    "a code that cannot be a label value",
+			servers: []*agonesv1.GameServer{room("treasure", "t-1", "ABCD", false, "host")},
+			game:    "treasure", room: "AB CD", player: "p2",
+			wantErr: match.ErrRoomNotFound, wantSent: 0,
+		},
+		{
+			name: "unknown game",
+			game: "chess", room: "ABCD", player: "p2",
+			wantErr: match.ErrUnknownGame, wantSent: 0,
+		},
+		{
+			name:    "pod dialling",
+			servers: []*agonesv1.GameServer{room("duel", "d-1", "DUEL", false, "host")},
+			game:    "duel", room: "DUEL", player: "p2",
+			want: "d-1", wantSeats: []string{"host", "p2"}, wantSent: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Config{}, tt.servers...)
+			got, err := e.f.Join(context.Background(), tt.game, tt.room, tt.player)
+			if n := len(e.fake.Requests()); n != tt.wantSent {
+				t.Errorf("sent %d allocations, want %d", n, tt.wantSent)
+			}
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := e.f.games[tt.game]
+			gs, _ := e.fake.Get(g.Namespace, tt.want)
+			wantAddr := addr(gs)
+			if g.Dial == DialPod {
+				wantAddr = podAddr(gs)
+			}
+			want := match.Server{Name: tt.want, Game: tt.game, Room: tt.room, Addr: wantAddr, MaxPlayers: g.MaxPlayers}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("server (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantSeats, seats(gs)); diff != "" {
+				t.Errorf("seats (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestJoinRequest pins the allocation Join sends (AGONES.md §1.5).
+func TestJoinRequest(t *testing.T) {
+	e := newEnv(t, Config{}, room("treasure", "t-1", "ABCD", false, "host"))
+	if _, err := e.f.Join(context.Background(), "treasure", "ABCD", "p2"); err != nil {
+		t.Fatal(err)
+	}
+	want := agonesv1.GameServerAllocationSpec{
+		Selectors: []agonesv1.GameServerSelector{{
+			LabelSelector:   metav1.LabelSelector{MatchLabels: map[string]string{"agones.dev/fleet": "treasure", "usher.dev/room": "ABCD"}},
+			GameServerState: ptr(agonesv1.GameServerStateAllocated),
+			Lists:           map[string]agonesv1.ListSelector{"players": {MinAvailable: 1}},
+		}},
+		Scheduling: agonesv1.Packed,
+		Lists:      map[string]agonesv1.ListAction{"players": {AddValues: []string{"p2"}}},
+	}
+	if diff := cmp.Diff(want, e.fake.Requests()[0].Spec); diff != "" {
+		t.Errorf("allocation spec (-want +got):\n%s", diff)
+	}
+}
+
+// TestJoinFillsRoom joins until the room is full, then once more.
+func TestJoinFillsRoom(t *testing.T) {
+	e := newEnv(t, Config{}, server("treasure", "t-1"))
+	ctx := context.Background()
+	if _, err := e.f.Create(ctx, "treasure", "ABCD", false, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"p2", "p3"} {
+		if _, err := e.f.Join(ctx, "treasure", "ABCD", p); err != nil {
+			t.Fatalf("join %s: %v", p, err)
+		}
+	}
+	e.caughtUp(t) // ErrRoomFull needs the watch to know the room
+	if _, err := e.f.Join(ctx, "treasure", "ABCD", "p4"); !errors.Is(err, match.ErrRoomFull) {
+		t.Fatalf("join p4: err = %v, want ErrRoomFull", err)
+	}
+	gs, _ := e.fake.Get("default", "t-1")
+	if diff := cmp.Diff([]string{"p1", "p2", "p3"}, seats(gs)); diff != "" {
+		t.Errorf("seats (-want +got):\n%s", diff)
+	}
+}
+
+func TestQuickJoin(t *testing.T) {
+	servers := []*agonesv1.GameServer{
+		room("treasure", "t-1", "ONE1", true, "a"),
+		room("treasure", "t-2", "TWO2", true, "b", "c"),
+		room("treasure", "t-3", "FULL", true, "d", "e", "f"),
+		room("treasure", "t-4", "PRIV", false, "g", "h"),
+		room("duel", "d-1", "DUEL", true, "i"),
+		server("treasure", "t-5"),
+	}
+	e := newEnv(t, Config{}, servers...)
+	ctx := context.Background()
+	// The fullest public room with a free seat first, then the next; never the private
+	// room, the full one, another game's, or a Ready server.
+	for i, want := range []string{"TWO2", "ONE1", "ONE1"} {
+		got, err := e.f.QuickJoin(ctx, "treasure", fmt.Sprintf("q%d", i))
+		if err != nil {
+			t.Fatalf("quick join %d: %v", i, err)
+		}
+		if got.Room != want || !got.Public {
+			t.Errorf("quick join %d: room %s (public %v), want public room %s", i, got.Room, got.Public, want)
+		}
+	}
+	if _, err := e.f.QuickJoin(ctx, "treasure", "q3"); !errors.Is(err, match.ErrRoomNotFound) {
+		t.Errorf("quick join with every public room full: err = %v, want ErrRoomNotFound", err)
+	}
+	if got := e.fake.Requests()[0].Spec; got.Scheduling != agonesv1.Distributed ||
+		!cmp.Equal(got.Priorities, []agonesv1.Priority{{Type: "List", Key: "players", Order: "Ascending"}}) {
+		t.Errorf("quick join allocation: scheduling %s, priorities %v; want Distributed, fullest first", got.Scheduling, got.Priorities)
+	}
+	// A player already seated in a public room gets it back without an allocation.
+	e.caughtUp(t)
+	sent := len(e.fake.Requests())
+	got, err := e.f.QuickJoin(ctx, "treasure", "q0")
+	if err != nil || got.Room != "TWO2" {
+		t.Errorf("quick join again = %s, %v; want TWO2", got.Room, err)
+	}
+	if n := len(e.fake.Requests()); n != sent {
+		t.Errorf("quick join again sent %d allocations, want none", n-sent)
+	}
+}
+
+// TestContention: Contention is retried with jittered, doubling waits on the injected
+// clock, a bounded number of times.
+func TestContention(t *testing.T) {
+	tests := []struct {
+		name       string
+		contend    int
+		retries    int
+		wantErr    error
+		wantSent   int
+		minW, maxW time.Duration // total waited on the fake clock
+	}{
+		{"two contentions, then allocated", 2, 0, nil, 3, 25*time.Millisecond + 50*time.Millisecond, 50*time.Millisecond + 100*time.Millisecond},
+		{"contention every time", 100, 0, match.ErrNoCapacity, 4, 175 * time.Millisecond, 350 * time.Millisecond},
+		{"no retries", 100, -1, match.ErrNoCapacity, 1, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Config{Retries: tt.retries}, server("treasure", "t-1"))
+			e.fake.Contend(tt.contend)
+			stop := stepWhileWaiting(e.clk)
+			_, err := e.f.Create(context.Background(), "treasure", "ABCD", true, "host")
+			stop()
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if n := len(e.fake.Requests()); n != tt.wantSent {
+				t.Errorf("sent %d allocations, want %d", n, tt.wantSent)
+			}
+			// The stepper moves the clock 1ms at a time, so up to 1ms per wait is added.
+			if waited := e.clk.Since(t0); waited < tt.minW || waited > tt.maxW+3*time.Millisecond {
+				t.Errorf("waited %v, want %v to %v", waited, tt.minW, tt.maxW)
+			}
+		})
+	}
+}
+
+// stepWhileWaiting advances clk by 1ms whenever something waits on it, until stopped.
+func stepWhileWaiting(clk *clocktesting.FakeClock) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if clk.HasWaiters() {
+				clk.Step(time.Millisecond)
+			} else {
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func TestContentionCancelled(t *testing.T) {
+	e := newEnv(t, Config{}, server("treasure", "t-1"))
+	e.fake.Contend(100)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.f.Create(ctx, "treasure", "ABCD", true, "host")
+		errc <- err
+	}()
+	eventually(t, e.clk.HasWaiters) // backing off after the first Contention
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestAllocationErrors: 422 and 500 reach the caller, unretried and not taken for
+// expected outcomes.
+func TestAllocationErrors(t *testing.T) {
+	tests := []struct {
+		name        string
+		inject      func(*agonestest.Server)
+		call        func(*Fleet) error
+		wantText    string
+		wantInvalid bool
+	}{
+		{"422 on create", func(s *agonestest.Server) { s.RejectNext("spec.metadata.labels: Invalid value") },
+			func(f *Fleet) error {
+				_, err := f.Create(context.Background(), "treasure", "ABCD", true, "host")
+				return err
+			},
+			"spec.metadata.labels: Invalid value", true},
+		{"500 on create", func(s *agonestest.Server) { s.FailNext(500, "allocator exploded") },
+			func(f *Fleet) error {
+				_, err := f.Create(context.Background(), "treasure", "ABCD", true, "host")
+				return err
+			},
+			"allocator exploded", false},
+		{"500 on join", func(s *agonestest.Server) { s.FailNext(500, "allocator exploded") },
+			func(f *Fleet) error { _, err := f.Join(context.Background(), "treasure", "QQQQ", "p"); return err },
+			"allocator exploded", false},
+		{"422 on quick join", func(s *agonestest.Server) { s.RejectNext("bad selector") },
+			func(f *Fleet) error { _, err := f.QuickJoin(context.Background(), "treasure", "p"); return err },
+			"bad selector", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Config{}, server("treasure", "t-1"))
+			tt.inject(e.fake)
+			err := tt.call(e.f)
+			if err == nil || !strings.Contains(err.Error(), tt.wantText) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantText)
+			}
+			if apierrors.IsInvalid(err) != tt.wantInvalid {
+				t.Errorf("IsInvalid = %v, want %v", !tt.wantInvalid, tt.wantInvalid)
+			}
+			for _, expected := range []error{match.ErrNoCapacity, match.ErrRoomNotFound, match.ErrRoomFull, match.ErrRoomExists} {
+				if errors.Is(err, expected) {
+					t.Errorf("err = %v, is %v; want an unexpected error", err, expected)
+				}
+			}
+			if n := len(e.fake.Requests()); n != 1 {
+				t.Errorf("sent %d allocations, want 1 (no retry)", n)
+			}
+		})
+	}
+}
+
+// TestDroppedSeat: when Agones allocates but drops the player past the list's capacity
+// (possible while its cache lags), the fleet does not hand out a seat it lacks.
+func TestDroppedSeat(t *testing.T) {
+	t.Run("join", func(t *testing.T) {
+		e := newEnv(t, Config{}, room("treasure", "t-1", "ABCD", false, "a", "b", "c"))
+		e.fake.StaleCache(1)
+		_, err := e.f.Join(context.Background(), "treasure", "ABCD", "p")
+		if !errors.Is(err, match.ErrRoomFull) || !errors.Is(err, errSeatDropped) {
+			t.Fatalf("err = %v, want ErrRoomFull from a dropped seat", err)
+		}
+		if gs, _ := e.fake.Get("default", "t-1"); slices.Contains(seats(gs), "p") {
+			t.Errorf("seats %v hold the player: the fake did not drop it", seats(gs))
+		}
+	})
+	t.Run("create", func(t *testing.T) {
+		gs := server("treasure", "t-1")
+		gs.Spec.Lists[bridgeapi.PlayersList] = agonesv1.ListStatus{Capacity: 0}
+		e := newEnv(t, Config{}, gs)
+		e.fake.StaleCache(1)
+		_, err := e.f.Create(context.Background(), "treasure", "ABCD", false, "host")
+		if !errors.Is(err, errSeatDropped) || errors.Is(err, match.ErrNoCapacity) {
+			t.Fatalf("err = %v, want a dropped seat error", err)
+		}
+		if !strings.Contains(e.logs.String(), "room created without its host") {
+			t.Errorf("no error logged:\n%s", e.logs.String())
+		}
+	})
+}
+
+// TestRestart: a new fleet over the same cluster knows the rooms the first one made.
+func TestRestart(t *testing.T) {
+	e := newEnv(t, Config{}, server("treasure", "t-1"), server("treasure", "t-2"), server("duel", "d-1"))
+	ctx := context.Background()
+	for _, c := range []struct {
+		game, room string
+		public     bool
+	}{{"treasure", "ABCD", true}, {"treasure", "EFGH", false}, {"duel", "DUEL", false}} {
+		if _, err := e.f.Create(ctx, c.game, c.room, c.public, "host-"+c.room); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.caughtUp(t)
+	before, err := e.f.Rooms(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+
+	e.start(t, Config{})
+	after, err := e.f.Rooms(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 3 {
+		t.Errorf("rooms after restart: %d, want 3", len(after))
+	}
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("rooms changed across the restart (-before +after):\n%s", diff)
+	}
+	if _, err := e.f.Create(ctx, "treasure", "ABCD", true, "x"); !errors.Is(err, match.ErrRoomExists) {
+		t.Errorf("create ABCD after restart: err = %v, want ErrRoomExists", err)
+	}
+	sent := len(e.fake.Requests())
+	srv, err := e.f.Join(ctx, "treasure", "EFGH", "host-EFGH")
+	if err != nil || srv.Name != "t-2" && srv.Name != "t-1" {
+		t.Fatalf("rejoin after restart = %+v, %v", srv, err)
+	}
+	if len(e.fake.Requests()) != sent {
+		t.Error("rejoin of a seated player after restart sent an allocation")
+	}
+	if _, err := e.f.Join(ctx, "treasure", "EFGH", "p2"); err != nil {
+		t.Errorf("join after restart: %v", err)
+	}
+	e.fake.Update("default", srv.Name, func(gs *agonesv1.GameServer) { gs.Status.State = agonesv1.GameServerStateShutdown })
+	e.caughtUp(t)
+	if _, err := e.f.Join(ctx, "treasure", "EFGH", "p3"); !errors.Is(err, match.ErrRoomNotFound) {
+		t.Errorf("join a room whose server shut down: err = %v, want ErrRoomNotFound", err)
+	}
+}
+
+func TestRooms(t *testing.T) {
+	deleting := room("treasure", "t-5", "GONE", true, "x")
+	now := metav1.NewTime(t0)
+	deleting.DeletionTimestamp = &now
+	stale := room("treasure", "t-6", "OLD1", true, "x")
+	stale.Status.State = agonesv1.GameServerStateReady
+	e := newEnv(t, Config{},
+		room("treasure", "t-1", "ABCD", true, "a", "b"),
+		room("duel", "d-1", "DUEL", false, "c"),
+		server("treasure", "t-2"),
+		deleting, stale,
+		agonestest.GameServer("default", "not-ours", "n-1", "ws", 8),
+	)
+	e.fake.Update("default", "n-1", func(gs *agonesv1.GameServer) {
+		gs.Status.State = agonesv1.GameServerStateAllocated
+		gs.Labels[bridgeapi.LabelRoom] = "NOPE"
+	})
+	e.fake.Update("default", "t-1", func(gs *agonesv1.GameServer) {
+		gs.Annotations[AnnotationRoomCreated] = t0.Add(-2 * time.Minute).Format(time.RFC3339Nano)
+	})
+	e.caughtUp(t)
+	treasure := match.Room{Code: "ABCD", Game: "treasure", Server: "t-1", Public: true, MaxPlayers: 3, Seats: 2, Connected: 2, CreatedAt: t0.Add(-2 * time.Minute)}
+	duel := match.Room{Code: "DUEL", Game: "duel", Server: "d-1", MaxPlayers: 2, Seats: 1, Connected: 1, CreatedAt: t0.Add(-time.Minute)}
+	tests := []struct {
+		game    string
+		want    []match.Room
+		wantErr error
+	}{
+		{"", []match.Room{treasure, duel}, nil},
+		{"treasure", []match.Room{treasure}, nil},
+		{"duel", []match.Room{duel}, nil},
+		{"chess", nil, match.ErrUnknownGame},
+	}
+	for _, tt := range tests {
+		t.Run("game="+tt.game, func(t *testing.T) {
+			got, err := e.f.Rooms(context.Background(), tt.game)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("rooms (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestServers(t *testing.T) {
+	r := room("treasure", "t-1", "ABCD", true, "a")
+	r.Annotations[agonesv1.AnnotationLastAllocated] = t0.Format(time.RFC3339Nano)
+	e := newEnv(t, Config{}, r, server("duel", "d-1"))
+	e.caughtUp(t)
+	got := e.f.Servers()
+	want := []ServerInfo{
+		{Name: "d-1", Namespace: "games", Game: "duel", State: "Ready", Addr: podAddr(server("duel", "d-1")),
+			Node: agonestest.NodeName, MaxPlayers: 2, Started: t0},
+		{Name: "t-1", Namespace: "default", Game: "treasure", State: "Allocated", Room: "ABCD", Public: true,
+			Addr: addr(r), Node: agonestest.NodeName, MaxPlayers: 3, Seats: 1, Connected: 1, Started: t0, Allocated: t0},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("servers (-want +got):\n%s", diff)
+	}
+}
+
+// TestMetrics: the gauges follow the watch exactly.
+func TestMetrics(t *testing.T) {
+	e := newEnv(t, Config{}, server("treasure", "t-1"), server("treasure", "t-2"), server("duel", "d-1"))
+	ctx := context.Background()
+	if _, err := e.f.Create(ctx, "treasure", "ABCD", true, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.f.Join(ctx, "treasure", "ABCD", "p2"); err != nil {
+		t.Fatal(err)
+	}
+	e.caughtUp(t)
+	check := func(want map[string]float64) {
+		t.Helper()
+		got := map[string]float64{}
+		for k := range want {
+			parts := strings.Split(k, "/")
+			switch parts[0] {
+			case "gameservers":
+				got[k] = gauge(t, e.reg, "usher_gameservers", map[string]string{"game": parts[1], "state": parts[2]})
+			case "rooms":
+				got[k] = gauge(t, e.reg, "usher_rooms", map[string]string{"game": parts[1]})
+			case "players":
+				got[k] = gauge(t, e.reg, "usher_players", map[string]string{"game": parts[1]})
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("gauges (-want +got):\n%s", diff)
+		}
+	}
+	check(map[string]float64{
+		"gameservers/treasure/Ready": 1, "gameservers/treasure/Allocated": 1, "gameservers/duel/Ready": 1,
+		"gameservers/treasure/Shutdown": 0, "rooms/treasure": 1, "rooms/duel": 0, "players/treasure": 2, "players/duel": 0,
+	})
+	e.fake.Update("default", "t-1", func(gs *agonesv1.GameServer) { gs.Status.State = agonesv1.GameServerStateShutdown })
+	e.caughtUp(t)
+	check(map[string]float64{"gameservers/treasure/Allocated": 0, "gameservers/treasure/Shutdown": 1, "rooms/treasure": 0, "players/treasure": 0})
+	e.fake.Delete("default", "t-1")
+	e.caughtUp(t)
+	check(map[string]float64{"gameservers/treasure/Shutdown": 0, "gameservers/treasure/Ready": 1})
+	if !strings.Contains(e.logs.String(), "room ended") {
+		t.Errorf("no room ended log:\n%s", e.logs.String())
+	}
+}
+
+func gauge(tb testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	tb.Fatalf("no %s%v", name, labels)
+	return 0
+}
+
+// TestNotSynced: before the watch has synced, nothing is allocated.
+func TestNotSynced(t *testing.T) {
+	fake := agonestest.NewServer(t)
+	fake.Add(server("treasure", "t-1"))
+	f, err := New(Config{Games: testGames}, fake.Client(), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Synced() {
+		t.Error("Synced before Run")
+	}
+	_, err = f.Create(context.Background(), "treasure", "ABCD", true, "host")
+	if !errors.Is(err, match.ErrNoCapacity) {
+		t.Errorf("create before sync: err = %v, want ErrNoCapacity", err)
+	}
+	if _, err := f.Rooms(context.Background(), ""); !errors.Is(err, match.ErrNoCapacity) {
+		t.Errorf("rooms before sync: err = %v, want ErrNoCapacity", err)
+	}
+	if n := len(fake.Requests()); n != 0 {
+		t.Errorf("sent %d allocations before sync", n)
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	gs := server("treasure", "t-1")
+	st := gs.Status
+	tests := []struct {
+		name    string
+		game    Game
+		want    string
+		wantErr bool
+	}{
+		{"address", Game{PortName: "ws", Dial: DialAddress}, addr(gs), false},
+		{"pod", Game{PortName: "ws", Dial: DialPod}, podAddr(gs), false},
+		{"no such port", Game{PortName: "game", Dial: DialAddress}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := endpoint(&tt.game, st.Address, st.Addresses, st.Ports)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("endpoint = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	t.Run("no pod IP", func(t *testing.T) {
+		if _, err := endpoint(&Game{PortName: "ws", Dial: DialPod}, st.Address, nil, st.Ports); err == nil {
+			t.Error("no error without a PodIP address")
+		}
+	})
+	t.Run("IPv6", func(t *testing.T) {
+		got, err := endpoint(&Game{PortName: "ws", Dial: DialAddress}, "2001:db8::1", nil, st.Ports)
+		if want := net.JoinHostPort("2001:db8::1", strconv.Itoa(int(st.Ports[0].Port))); err != nil || got != want {
+			t.Errorf("endpoint = %q, %v; want %q", got, err, want)
+		}
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := Game{ID: "g", MaxPlayers: 4, PortName: "ws"}
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string // substring; "" for valid
+	}{
+		{"valid", Config{Games: []Game{ok}}, ""},
+		{"no games", Config{}, "no games"},
+		{"duplicate id", Config{Games: []Game{ok, ok}}, "duplicate id"},
+		{"same fleet twice", Config{Games: []Game{ok, {ID: "h", MaxPlayers: 2, PortName: "ws", Fleet: "g"}}}, "fleet default/g is also"},
+		{"no port", Config{Games: []Game{{ID: "g", MaxPlayers: 4}}}, "empty port name"},
+		{"bad dial", Config{Games: []Game{{ID: "g", MaxPlayers: 4, PortName: "ws", Dial: "node"}}}, `dial "node"`},
+		{"too many players", Config{Games: []Game{{ID: "g", MaxPlayers: 1001, PortName: "ws"}}}, "max players 1001"},
+		{"bad namespace", Config{Games: []Game{{ID: "g", MaxPlayers: 4, PortName: "ws", Namespace: "Games"}}}, `namespace "Games"`},
+		{"bad fleet", Config{Games: []Game{{ID: "g", MaxPlayers: 4, PortName: "ws", Fleet: "a b"}}}, `fleet "a b"`},
+		{"negative timeout", Config{Games: []Game{ok}, AllocateTimeout: -1}, "allocate timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.withDefaults().Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Validate() = %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	got := Config{Games: []Game{ok}}.withDefaults()
+	want := Config{Games: []Game{{ID: "g", MaxPlayers: 4, PortName: "ws", Namespace: "default", Fleet: "g", Dial: DialAddress}},
+		AllocateTimeout: 10 * time.Second, Retries: 3, Backoff: 50 * time.Millisecond}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+// eventually waits for cond, which the informers make true asynchronously.
+func eventually(tb testing.TB, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatal("condition not met within 10s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
