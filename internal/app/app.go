@@ -47,7 +47,7 @@ type App struct {
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 	API      *httpapi.Server
-	Fleet    Fleet        // the backend in use
+	Fleet    Fleet              // the backend in use
 	Local    *local.Fleet       // the local fleet, in dev mode
 	Agones   *agonesfleet.Fleet // the Agones fleet, in serve mode
 	ready    func() bool        // the backend is ready to serve (nil: always)
