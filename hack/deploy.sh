@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# deploy.sh applies an overlay to the current kubectl context (server-side apply, so the large
+# Agones objects and field ownership behave), makes sure the JWT key exists, and waits for Usher.
+# Agones must already be installed, managing usher-games (docs/deploy.md).
+#   OVERLAY (homelab)
+set -euo pipefail
+# shellcheck source=hack/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+overlay="${OVERLAY:-homelab}"
+dir="$root/manifests/overlays/$overlay"
+[[ -d "$dir" ]] || die "no overlay $dir"
+
+kubectl get crd fleets.agones.dev >/dev/null 2>&1 ||
+	die "Agones is not installed in $(kubectl config current-context): see docs/deploy.md"
+log "applying $dir to $(kubectl config current-context)"
+kubectl apply --server-side -k "$dir"
+"$root/hack/jwt-secret.sh"
+kubectl -n usher-system rollout status deploy/usher --timeout 180s
