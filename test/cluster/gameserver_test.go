@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"io"
 	"net/url"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	bridgecfg "github.com/usher-gg/usher/gdsdk-bridge/bridge"
 	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
 	"github.com/usher-gg/usher/internal/exampleserver"
 )
@@ -103,6 +105,10 @@ func TestGameServerPods(t *testing.T) {
 				}
 				if v, ok := benv["GDSDK_BRIDGE_LISTEN"]; ok {
 					listen = v
+				}
+				// The sidecar itself must accept its environment as the manifest sets it.
+				if _, err := bridgecfg.LoadConfig(nil, func(k string) string { return benv[k] }, io.Discard); err != nil {
+					t.Errorf("gdsdk-bridge refuses its environment: %v", err)
 				}
 				u, err := url.Parse(genv[bridgeapi.EnvBridgeURL])
 				if err != nil || u.Host != listen {
