@@ -756,19 +756,29 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.caughtUp(t)
+	// The store catches up before the event handlers that recompute the gauges have run, so
+	// wait (boundedly) for the gauges to follow.
 	check := func(want map[string]float64) {
 		t.Helper()
-		got := map[string]float64{}
-		for k := range want {
-			parts := strings.Split(k, "/")
-			switch parts[0] {
-			case "gameservers":
-				got[k] = gauge(t, e.reg, "usher_gameservers", map[string]string{"game": parts[1], "state": parts[2]})
-			case "rooms":
-				got[k] = gauge(t, e.reg, "usher_rooms", map[string]string{"game": parts[1]})
-			case "players":
-				got[k] = gauge(t, e.reg, "usher_players", map[string]string{"game": parts[1]})
+		var got map[string]float64
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got = map[string]float64{}
+			for k := range want {
+				parts := strings.Split(k, "/")
+				switch parts[0] {
+				case "gameservers":
+					got[k] = gauge(t, e.reg, "usher_gameservers", map[string]string{"game": parts[1], "state": parts[2]})
+				case "rooms":
+					got[k] = gauge(t, e.reg, "usher_rooms", map[string]string{"game": parts[1]})
+				case "players":
+					got[k] = gauge(t, e.reg, "usher_players", map[string]string{"game": parts[1]})
+				}
 			}
+			if cmp.Equal(want, got) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("gauges (-want +got):\n%s", diff)
