@@ -20,6 +20,9 @@ const (
 	EnvHeartbeat = "USHER_EXAMPLE_HEARTBEAT"
 	// EnvLogFormat selects the log format of Main: "json", or text when unset.
 	EnvLogFormat = "USHER_LOG_FORMAT"
+	// EnvEcho turns on echo mode ("1" or "true"): each message goes back to its sender only.
+	// For benchmarks (cmd/usher-bench); unset, the server relays to the other players.
+	EnvEcho = "USHER_EXAMPLE_ECHO"
 )
 
 // Defaults for the Config fields left at zero.
@@ -54,6 +57,9 @@ type Config struct {
 	// SendQueue is how many messages may wait for one player; a player whose queue is full is
 	// disconnected with 1008 "too slow" (default 256).
 	SendQueue int
+	// Echo sends each message back to its sender instead of to the other players, written by
+	// the reading goroutine into a reused buffer: the echo path benchmarks measure latency on.
+	Echo bool
 }
 
 // ConfigFromEnv reads the configuration a game server is started with (see
@@ -78,6 +84,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if cfg.BridgeURL == "" {
 		errs = append(errs, fmt.Errorf("%s is not set", bridgeapi.EnvBridgeURL))
+	}
+	switch s := strings.TrimSpace(getenv(EnvEcho)); strings.ToLower(s) {
+	case "", "0", "false":
+	case "1", "true":
+		cfg.Echo = true
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want 1 or 0", EnvEcho, s))
 	}
 	for _, d := range []struct {
 		env string

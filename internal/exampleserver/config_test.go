@@ -45,6 +45,10 @@ func TestConfigFromEnv(t *testing.T) {
 				c.EmptyTimeout, c.HeartbeatInterval = 90*time.Second, 500*time.Millisecond
 				return c
 			}()},
+		{name: "echo", env: with(EnvEcho, "1"),
+			want: func() Config { c := defaults; c.Echo = true; return c }()},
+		{name: "echo off", env: with(EnvEcho, "false"), want: defaults},
+		{name: "bad echo", env: with(EnvEcho, "yes"), wantErr: []string{EnvEcho}},
 		{name: "empty host means all interfaces", env: with(bridgeapi.EnvHost, ""),
 			want: func() Config { c := defaults; c.Host = ""; return c }()},
 		{name: "no port", env: with(bridgeapi.EnvPort, ""), wantErr: []string{"USHER_PORT is not set"}},

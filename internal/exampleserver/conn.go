@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -56,7 +57,11 @@ func (s *server) serveConn(ws *websocket.Conn, player, name, room string) {
 		return
 	}
 	go c.writeLoop(log)
-	s.readLoop(c, log)
+	if s.cfg.Echo {
+		s.echoLoop(c, log)
+	} else {
+		s.readLoop(c, log)
+	}
 	c.close(0, "") // the read side is over: stop the writer (no close frame left to send)
 	<-c.writerDone
 	_ = ws.Close()
@@ -160,6 +165,56 @@ func (s *server) readLoop(c *conn, log *slog.Logger) {
 	}
 }
 
+// echoLoop sends each message of c back to c until the connection ends (echo mode). It writes
+// the message itself, under c.wmu, from a buffer it reuses: no queue, no allocation per message.
+func (s *server) echoLoop(c *conn, log *slog.Logger) {
+	buf := make([]byte, 0, 1024)
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err == nil {
+			buf, err = readAll(r, buf[:0])
+		}
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				log.Info("message too big", "max_bytes", s.cfg.MaxMessageBytes)
+			} else {
+				log.Debug("read ended", "err", err)
+			}
+			return
+		}
+		if c.closing() {
+			continue // draining until the peer answers our close
+		}
+		c.wmu.Lock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+		err = c.ws.WriteMessage(typ, buf)
+		c.wmu.Unlock()
+		if err != nil {
+			log.Debug("write failed", "err", err)
+			c.close(0, "")
+			_ = c.ws.Close() // ends the writer's wait too
+			return
+		}
+	}
+}
+
+// readAll appends what r yields until EOF to b, growing it as needed.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 // relay queues m for every other player. A player whose queue is full is closed: one slow
 // player never holds up the others.
 func (s *server) relay(from *conn, m message) {
@@ -182,7 +237,8 @@ type message struct {
 }
 
 // conn is one player's connection: the reader is the HTTP handler's goroutine, the writer is
-// writeLoop, fed by a bounded queue.
+// writeLoop, fed by a bounded queue. In echo mode the reader writes too; wmu orders its writes
+// with writeLoop's.
 type conn struct {
 	ws         *websocket.Conn
 	player     string
@@ -190,6 +246,7 @@ type conn struct {
 	wake       chan struct{} // capacity 1: work for the writer
 	writerDone chan struct{}
 	inflight   atomic.Int32 // messages of the current batch not written yet
+	wmu        sync.Mutex   // held around each data write
 
 	mu        sync.Mutex
 	queue     []message
@@ -268,8 +325,11 @@ func (c *conn) writeLoop(log *slog.Logger) {
 			if c.closing() {
 				break
 			}
+			c.wmu.Lock()
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(m.typ, m.data); err != nil {
+			err := c.ws.WriteMessage(m.typ, m.data)
+			c.wmu.Unlock()
+			if err != nil {
 				log.Debug("write failed", "err", err)
 				c.close(0, "")
 				_ = c.ws.Close() // ends the reader too

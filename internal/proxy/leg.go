@@ -145,34 +145,49 @@ func (l *leg) ensure(n int) error {
 
 // readHeader parses and validates the next frame header without consuming it.
 func (l *leg) readHeader() (h frameHeader, err error) {
-	if err = l.ensure(2); err != nil {
-		return h, err
+	need := 2
+	for {
+		if err = l.ensure(need); err != nil {
+			return h, err
+		}
+		if h, need, err = parseHeader(l.in.b[l.r:l.w], l.side); err != nil || need == 0 {
+			return h, err
+		}
 	}
-	b0, b1 := l.in.b[l.r], l.in.b[l.r+1]
+}
+
+// parseHeader parses and validates the frame header at the start of b, read from a leg of side
+// s. need is 0 when b holds the whole header; otherwise it is how many bytes the header needs
+// (h is then incomplete).
+func parseHeader(b []byte, s side) (h frameHeader, need int, err error) {
+	if len(b) < 2 {
+		return h, 2, nil
+	}
+	b0, b1 := b[0], b[1]
 	h.fin = b0&finBit != 0
 	h.op = b0 & 0x0F
 	h.masked = b1&maskBit != 0
 	n7 := b1 & 0x7F
 	if b0&rsvBits != 0 {
-		return h, errReservedBits // no extension was negotiated
+		return h, 0, errReservedBits // no extension was negotiated
 	}
 	switch h.op {
 	case opContinuation, opText, opBinary:
 	case opClose, opPing, opPong:
 		if !h.fin {
-			return h, errFragmentedControl
+			return h, 0, errFragmentedControl
 		}
 		if n7 > maxControlPayload {
-			return h, errLongControl
+			return h, 0, errLongControl
 		}
 	default:
-		return h, errBadOpcode
+		return h, 0, errBadOpcode
 	}
-	if wantMask := l.side == sideClient; h.masked != wantMask {
+	if wantMask := s == sideClient; h.masked != wantMask {
 		if wantMask {
-			return h, errUnmasked
+			return h, 0, errUnmasked
 		}
-		return h, errMasked
+		return h, 0, errMasked
 	}
 	h.hlen = 2
 	switch n7 {
@@ -184,10 +199,9 @@ func (l *leg) readHeader() (h frameHeader, err error) {
 	if h.masked {
 		h.hlen += 4
 	}
-	if err = l.ensure(h.hlen); err != nil {
-		return h, err
+	if len(b) < h.hlen {
+		return h, h.hlen, nil
 	}
-	b := l.in.b[l.r:l.w]
 	switch n7 {
 	case 126:
 		h.plen = int64(b[2])<<8 | int64(b[3])
@@ -197,7 +211,7 @@ func (l *leg) readHeader() (h frameHeader, err error) {
 			v = v<<8 | uint64(c)
 		}
 		if v>>63 != 0 {
-			return h, errBadLength
+			return h, 0, errBadLength
 		}
 		h.plen = int64(v)
 	default:
@@ -206,7 +220,60 @@ func (l *leg) readHeader() (h frameHeader, err error) {
 	if h.masked {
 		copy(h.key[:], b[h.hlen-4:h.hlen])
 	}
-	return h, nil
+	return h, 0, nil
+}
+
+// admit accounts for a frame about to be consumed: it moves the read deadline and spends a
+// token of the player's rate limit (close frames are free).
+func (l *leg) admit(h frameHeader) error {
+	now := l.p.clock.Now()
+	l.touch(now)
+	if l.limit != nil && h.op != opClose && !l.limit.take(now) {
+		return errFlood
+	}
+	return nil
+}
+
+// takeControl consumes the buffered control frame h: it answers a ping, skips a pong, and
+// returns a close frame as a *closeReceived (or a violation).
+func (l *leg) takeControl(h frameHeader) error {
+	start := l.r + h.hlen
+	payload := l.in.b[start : start+int(h.plen)]
+	l.r = start + int(h.plen)
+	if h.masked {
+		maskBytes(payload, h.key)
+	}
+	switch h.op {
+	case opPing:
+		// A failed pong shows up on the next write or as a read timeout.
+		_ = l.writeControl(opPong, payload, l.p.cfg.WriteTimeout)
+	case opClose:
+		return parseClose(payload)
+	}
+	return nil
+}
+
+// takeData consumes the buffered single-frame message h (the whole frame is in l.in): it is
+// unmasked in place and its header's room takes the outgoing header. The payload is data[off:].
+func (l *leg) takeData(h frameHeader) (data []byte, off int, err error) {
+	frameLen := h.hlen + int(h.plen)
+	off = l.r + h.hlen
+	data = l.in.b[:l.r+frameLen]
+	l.r += frameLen
+	if h.masked {
+		maskBytes(data[off:], h.key)
+	}
+	if h.op == opText && !utf8.Valid(data[off:]) {
+		return nil, 0, errBadUTF8
+	}
+	return data, off, nil
+}
+
+// fitsInPlace reports whether data frame h is a whole message that fits the input buffer, so
+// it is relayed in place.
+func (l *leg) fitsInPlace(h frameHeader) bool {
+	return h.fin && h.op != opContinuation && l.msgOp == 0 && h.plen <= l.p.cfg.MaxMessageBytes &&
+		h.hlen+int(h.plen) <= len(l.in.b)
 }
 
 // readMessage returns the next data message, answering pings and skipping pongs on the way.
@@ -223,27 +290,15 @@ func (l *leg) readMessage() (op byte, data []byte, off int, err error) {
 		if err != nil {
 			return 0, nil, 0, err
 		}
-		now := l.p.clock.Now()
-		l.touch(now)
-		if l.limit != nil && h.op != opClose && !l.limit.take(now) {
-			return 0, nil, 0, errFlood
+		if err := l.admit(h); err != nil {
+			return 0, nil, 0, err
 		}
 		if h.op >= opClose {
 			if err := l.ensure(h.hlen + int(h.plen)); err != nil {
 				return 0, nil, 0, err
 			}
-			start := l.r + h.hlen
-			payload := l.in.b[start : start+int(h.plen)]
-			l.r = start + int(h.plen)
-			if h.masked {
-				maskBytes(payload, h.key)
-			}
-			switch h.op {
-			case opPing:
-				// A failed pong shows up on the next write or as a read timeout.
-				_ = l.writeControl(opPong, payload, l.p.cfg.WriteTimeout)
-			case opClose:
-				return 0, nil, 0, parseClose(payload)
+			if err := l.takeControl(h); err != nil {
+				return 0, nil, 0, err
 			}
 			continue
 		}
@@ -263,22 +318,13 @@ func (l *leg) readMessage() (op byte, data []byte, off int, err error) {
 			if h.plen > maxLen {
 				return 0, nil, 0, errTooBig
 			}
-			if frameLen := h.hlen + int(h.plen); h.fin && frameLen <= len(l.in.b) {
+			if l.fitsInPlace(h) {
 				// The common case: the whole message is one frame that fits the input buffer.
-				// Unmask it in place; its header's room takes the outgoing header.
-				if err := l.ensure(frameLen); err != nil {
+				if err := l.ensure(h.hlen + int(h.plen)); err != nil {
 					return 0, nil, 0, err
 				}
-				off = l.r + h.hlen
-				data = l.in.b[:l.r+frameLen]
-				l.r += frameLen
-				if h.masked {
-					maskBytes(data[off:], h.key)
-				}
-				if h.op == opText && !utf8.Valid(data[off:]) {
-					return 0, nil, 0, errBadUTF8
-				}
-				return h.op, data, off, nil
+				data, off, err := l.takeData(h)
+				return h.op, data, off, err
 			}
 			l.msgOp, l.msgLen = h.op, 0
 		}

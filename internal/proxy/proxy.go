@@ -10,7 +10,10 @@
 // hot path must not allocate per message and an idle session must not hold I/O buffers: a leg
 // waits for its socket to become readable without a buffer and takes one from a pool only while
 // bytes are in flight. A single-frame message that fits the read buffer is unmasked, checked and
-// re-framed in place; larger or fragmented messages are assembled in pooled buffers.
+// re-framed in place; larger or fragmented messages are assembled in pooled buffers. On Unix a
+// leg's reader stays inside one syscall.RawConn.Read call while such messages keep coming, so a
+// relayed frame costs one read and one write: after a short read it waits for the poller instead
+// of reading again only to get EAGAIN (see relayer.step).
 package proxy
 
 import (

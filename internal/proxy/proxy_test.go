@@ -736,7 +736,10 @@ func TestUpstreamClosedWhenUpgradeFails(t *testing.T) {
 
 func TestHandshakeTimeoutReleasesGameServer(t *testing.T) {
 	cfg := testConfig()
-	cfg.HandshakeTimeout = time.Nanosecond // expires before fasthttp hands the connection over
+	// The timer usually expires before fasthttp hands the connection over, but a fast hijack
+	// can still win the race (then the session starts and the client's close ends it). Either
+	// way the game server connection must be released with 1001 and nothing may be left behind.
+	cfg.HandshakeTimeout = time.Nanosecond
 	h := newHarness(t, cfg)
 	up := newUpstream(t, drain)
 	if c, _, err := websocket.DefaultDialer.Dial(h.url(up, "p1"), nil); err == nil {
@@ -746,8 +749,9 @@ func TestHandshakeTimeoutReleasesGameServer(t *testing.T) {
 		}
 		_ = c.Close()
 	}
-	if got, want := up.nextClose(t), (closeInfo{1001, "client did not connect"}); got != want {
-		t.Errorf("game server got %+v, want %+v", got, want)
+	got := up.nextClose(t)
+	if got != (closeInfo{1001, "client did not connect"}) && got != (closeInfo{1001, "client gone"}) {
+		t.Errorf("game server got %+v, want 1001 \"client did not connect\" (or \"client gone\" if the hijack won)", got)
 	}
 	h.waitIdle()
 }

@@ -2,7 +2,11 @@
 
 package proxy
 
-import "syscall"
+import (
+	"io"
+	"net"
+	"syscall"
+)
 
 // readIdleSupported: on Unix a leg waits for readability through syscall.RawConn and only then
 // takes a buffer, so idle connections hold none.
@@ -26,5 +30,100 @@ func (l *leg) readIdleFn(fd uintptr) bool {
 		}
 		l.rn, l.rerr = n, err
 		return true
+	}
+}
+
+// step is the syscall.RawConn.Read callback of a leg's fast path (see relayer). Each call reads
+// the socket once, relays every whole message the buffer then holds, and reads again only if
+// the read filled the buffer. After a short read the socket was empty, so it asks the runtime
+// to wait for readability without the read that would fail with EAGAIN: the runtime's
+// edge-triggered poller reports any byte that arrives after the read, and a wait inside one
+// RawConn.Read call never forgets a report (only entering Read resets it, and Read's first
+// call of step always reads). A message the fast path does not take — fragmented, or larger
+// than the input buffer — ends the call with x.err nil; the caller reads it with readMessage.
+func (x *relayer) step(fd uintptr) bool {
+	l := x.src
+	if l.msg != nil { // the previous message came through readMessage and has been relayed
+		l.p.msgPool.put(l.msg)
+		l.msg = nil
+	}
+	need := 0 // bytes the frame at l.r needs in the buffer; 0: parse it
+	for {
+		for need == 0 && l.r < l.w {
+			h, n, err := parseHeader(l.in.b[l.r:l.w], l.side)
+			switch {
+			case err != nil:
+				x.err = err
+				return true
+			case n > 0:
+				need = n
+				continue
+			}
+			isData := h.op < opClose
+			if isData && !l.fitsInPlace(h) {
+				return true // the blocking reader takes it
+			}
+			if total := h.hlen + int(h.plen); l.w-l.r < total {
+				need = total
+				continue
+			}
+			if err := l.admit(h); err != nil {
+				x.err = err
+				return true
+			}
+			if !isData {
+				if err := l.takeControl(h); err != nil {
+					x.err = err
+					return true
+				}
+				continue
+			}
+			data, off, err := l.takeData(h)
+			if err != nil {
+				x.err = err
+				return true
+			}
+			x.s.forward(x.dst, h.op, data, off, x.msgs, x.bytes)
+		}
+		if l.r == l.w {
+			l.r, l.w = 0, 0
+		}
+		if x.short {
+			// The last read emptied the socket and every whole message is relayed: wait.
+			x.short = false
+			if l.r == l.w && l.in != nil {
+				l.p.inPool.put(l.in)
+				l.in = nil
+			}
+			return false
+		}
+		if l.in == nil {
+			l.in = l.p.inPool.get(l.p.cfg.ReadBufferSize)
+		}
+		if need > len(l.in.b)-l.r { // make room for the rest of the frame
+			l.w = copy(l.in.b, l.in.b[l.r:l.w])
+			l.r = 0
+		}
+		room := len(l.in.b) - l.w
+		n, err := syscall.Read(int(fd), l.in.b[l.w:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			if l.r == l.w {
+				l.p.inPool.put(l.in)
+				l.in = nil
+			}
+			return false
+		case err != nil:
+			x.err = &net.OpError{Op: "read", Net: "tcp", Source: l.nc.LocalAddr(), Addr: l.nc.RemoteAddr(), Err: err}
+			return true
+		case n == 0:
+			x.err = io.EOF
+			return true
+		}
+		l.w += n
+		x.short = n < room
+		need = 0
 	}
 }

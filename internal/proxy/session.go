@@ -226,24 +226,59 @@ func (s *session) relay(err error) {
 	s.end()
 }
 
-// pump reads src and writes every message to dst until src is done.
+// pump reads src and writes every message to dst until src is done. On Unix the common
+// messages go through the relayer's fast path, which stays inside one RawConn.Read call for
+// as long as they keep coming; the others, and every message elsewhere, through readMessage.
 func (s *session) pump(src, dst *leg, msgs, bytes *atomic.Uint64) {
+	var fast *relayer
+	if src.rc != nil {
+		fast = &relayer{s: s, src: src, dst: dst, msgs: msgs, bytes: bytes}
+		fast.fn = fast.step // bound once: a method value allocates
+	}
 	for {
+		if fast != nil {
+			// Every Read call resets the poller's report, so its first step must read.
+			fast.short = false
+			if err := src.rc.Read(fast.fn); err != nil {
+				s.stop(src, err)
+				return
+			}
+			if fast.err != nil {
+				s.stop(src, fast.err)
+				return
+			}
+			// A message the fast path does not take: read it the blocking way.
+		}
 		op, data, off, err := src.readMessage()
 		if err != nil {
 			s.stop(src, err)
 			return
 		}
-		if s.ending.Load() {
-			continue // dst is closing: drop, and keep reading until src's close
-		}
-		if err := dst.writeMessage(op, data, off, s.p.clock.Now()); err != nil {
-			s.finish(dst, writeEvent(err))
-			continue
-		}
-		msgs.Add(1)
-		bytes.Add(uint64(len(data) - off))
+		s.forward(dst, op, data, off, msgs, bytes)
 	}
+}
+
+// relayer is a pump's fast path: see step.
+type relayer struct {
+	s           *session
+	src, dst    *leg
+	msgs, bytes *atomic.Uint64
+	fn          func(uintptr) bool // step
+	err         error              // why src stopped; nil when a message needs readMessage
+	short       bool               // the last read did not fill the buffer
+}
+
+// forward writes one message read from a leg to dst, unless the session is ending.
+func (s *session) forward(dst *leg, op byte, data []byte, off int, msgs, bytes *atomic.Uint64) {
+	if s.ending.Load() {
+		return // dst is closing: drop, and keep reading until src's close
+	}
+	if err := dst.writeMessage(op, data, off, s.p.clock.Now()); err != nil {
+		s.finish(dst, writeEvent(err))
+		return
+	}
+	msgs.Add(1)
+	bytes.Add(uint64(len(data) - off))
 }
 
 // stop ends src after its reader stopped with err.

@@ -1,0 +1,63 @@
+package bench
+
+// Frames sent carry, in their payload: magic "ubm1", the send time (ns since the generator's
+// base, little-endian), the connection id, then padding. The echo path returns the payload
+// unchanged to the same connection, so the round trip is measured from one clock.
+const (
+	payloadMagic   = "ubm1"
+	minPayloadSize = 16
+	maskKey        = 0x5a3c96e1 // any key is valid; a fixed one keeps frames pre-built
+)
+
+// loadMode is what the workers do with their connections.
+type loadMode uint8
+
+const (
+	modeIdle     loadMode = iota // read, answer pings, send nothing
+	modePaced                    // each connection sends every period, whether answered or not
+	modeSaturate                 // each connection sends when its previous message came back
+	modeClosing                  // close handshake in progress
+)
+
+// connState is a connection's life.
+type connState uint8
+
+const (
+	stOpen connState = iota
+	stClosing
+	stClosed
+)
+
+// genStats is what a worker counted since the last reset.
+type genStats struct {
+	Sent, Recv       uint64 // all data messages
+	SentWin, RecvWin uint64 // messages sent inside the window
+	Unexpected       uint64 // connections that ended outside the close phase
+	CloseCodes       map[int]uint64
+	ProtocolErrors   uint64
+	Misrouted        uint64 // a message came back on another connection
+	Lagged           uint64 // sends skipped because the generator fell more than 1 s behind
+	Backlogged       uint64 // sends queued behind a full socket buffer
+	CloseTimeouts    uint64 // connections force-closed after the close grace
+	hist             histogram
+}
+
+func (s *genStats) add(o *genStats) {
+	s.Sent += o.Sent
+	s.Recv += o.Recv
+	s.SentWin += o.SentWin
+	s.RecvWin += o.RecvWin
+	s.Unexpected += o.Unexpected
+	s.ProtocolErrors += o.ProtocolErrors
+	s.Misrouted += o.Misrouted
+	s.Lagged += o.Lagged
+	s.Backlogged += o.Backlogged
+	s.CloseTimeouts += o.CloseTimeouts
+	for k, v := range o.CloseCodes {
+		if s.CloseCodes == nil {
+			s.CloseCodes = map[int]uint64{}
+		}
+		s.CloseCodes[k] += v
+	}
+	s.hist.merge(&o.hist)
+}

@@ -1,0 +1,236 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Report file names, in Config.Out.
+const (
+	ReportMarkdown = "bench-report.md"
+	ReportJSON     = "bench-report.json"
+)
+
+// WriteReport writes bench-report.json and bench-report.md into dir.
+func WriteReport(rep *Report, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ReportJSON), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ReportMarkdown), []byte(Markdown(rep)), 0o644)
+}
+
+// Markdown renders the report for people.
+func Markdown(rep *Report) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m, c := rep.Machine, rep.Config
+	p("# Usher bench report\n\n")
+	p("%s, %s. `%s`\n\n", rep.Started.Format(time.RFC3339), rep.Finished.Sub(rep.Started).Round(time.Second), rep.Command)
+	p("| machine | |\n|---|---|\n")
+	p("| CPU | %s, %d cores |\n| memory | %d MiB |\n| kernel / OS | %s / %s |\n| Go | %s |\n| nginx | %s |\n",
+		m.CPUModel, m.Cores, m.MemoryMiB, m.Kernel, m.OS, m.GoVersion, m.Nginx)
+	p("| load average (1/5/15 min) | start %.2f %.2f %.2f · end %.2f %.2f %.2f · 1-min during: %s |\n",
+		m.LoadStart[0], m.LoadStart[1], m.LoadStart[2], m.LoadEnd[0], m.LoadEnd[1], m.LoadEnd[2], floats(m.LoadDuring))
+	p("| open files | %d |\n", m.FileLimit)
+	if m.Revision != "" {
+		p("| revision | %s |\n", m.Revision)
+	}
+	rate := "Usher's default (200/s, burst 400)"
+	if c.MaxMessageRate == 0 {
+		rate = "unlimited"
+	} else if c.MaxMessageRate > 0 {
+		rate = fmt.Sprintf("%d/s", c.MaxMessageRate)
+	}
+	p("\n**Setup.** %d players per path, %d-byte binary messages, echoed by the example game server "+
+		"(USHER_EXAMPLE_ECHO=1, %d rooms). Light: %.0f message/s per player; paced: %.0f messages/s per player; each for %s (after %s warm-up). "+
+		"Saturated: one message in flight per player, at most %.0f/s each, for %s. %d rounds, paths rotated "+
+		"each round; a fresh Usher and nginx every round. nginx `worker_processes %s`. Usher's limits "+
+		"enforced: message rate %s, message size 64 KiB. Generator: %d epoll workers.\n\n",
+		c.Connections, c.Size, (c.Connections+seatsPerRoom-1)/seatsPerRoom, c.LightRate, c.Rate, c.Duration, c.Warmup,
+		c.SaturateRate, c.Saturate, c.Rounds, c.NginxWorkers, rate, c.GenWorkers)
+	for _, n := range rep.Notes {
+		p("> %s\n\n", n)
+	}
+
+	paths := []string{}
+	for _, k := range []string{PathDirect, PathUsher, PathNginx} {
+		if _, ok := rep.Paths[k]; ok {
+			paths = append(paths, k)
+		}
+	}
+	if len(paths) > 0 {
+		p("## Relay, medians of %d rounds\n\n", c.Rounds)
+		p("| |")
+		for _, k := range paths {
+			p(" %s |", k)
+		}
+		p("\n|---|%s\n", strings.Repeat("---:|", len(paths)))
+		row := func(name string, f func(PathSummary) string) {
+			p("| %s |", name)
+			for _, k := range paths {
+				p(" %s |", f(rep.Paths[k]))
+			}
+			p("\n")
+		}
+		row("light: latency p50 / p99 / p99.9 (µs)", func(s PathSummary) string {
+			return fmt.Sprintf("%s / %s / %s", num(s.LightP50US), num(s.LightP99US), num(s.LightP999US))
+		})
+		row("light: added vs direct p50 / p99 / p99.9 (µs)", func(s PathSummary) string {
+			if s.LightAddedP50US == nil {
+				return "—"
+			}
+			return fmt.Sprintf("%s / %s / %s", num(*s.LightAddedP50US), num(*s.LightAddedP99US), num(*s.LightAddedP999US))
+		})
+		row("paced: round trips/s", func(s PathSummary) string { return num(s.PacedRoundTripsPerSecond) })
+		row("paced: frames per hop CPU-second ¹", func(s PathSummary) string { return num(s.PacedFramesPerCPUSecond) })
+		row("… vs direct / vs nginx", func(s PathSummary) string { return ratios(s.PacedVsDirect, s.PacedVsNginx) })
+		row("saturated: round trips/s (vs direct) ²", func(s PathSummary) string {
+			if s.SaturatedThroughputVsDirect == nil {
+				return num(s.SaturatedRoundTripsPerSecond)
+			}
+			return num(s.SaturatedRoundTripsPerSecond) + opt(" (", s.SaturatedThroughputVsDirect, "×)")
+		})
+		row("saturated: frames per hop CPU-second", func(s PathSummary) string { return num(s.SaturatedFramesPerCPUSecond) })
+		row("… vs direct / vs nginx", func(s PathSummary) string { return ratios(s.SaturatedVsDirect, s.SaturatedVsNginx) })
+		row("paced: latency p50 / p99 / p99.9 (µs)", func(s PathSummary) string {
+			return fmt.Sprintf("%s / %s / %s", num(s.P50US), num(s.P99US), num(s.P999US))
+		})
+		row("paced: added vs direct p50 / p99 / p99.9 (µs)", func(s PathSummary) string {
+			if s.AddedP50US == nil {
+				return "—"
+			}
+			return fmt.Sprintf("%s / %s / %s", num(*s.AddedP50US), num(*s.AddedP99US), num(*s.AddedP999US))
+		})
+		row("CPU per round trip, all processes (µs)", func(s PathSummary) string { return num(s.CPUPerRoundTripUS) })
+		row("load generator CPU (cores)", func(s PathSummary) string { return fmt.Sprintf("%.2f", s.GeneratorCores) })
+		row("RSS per connection, idle / under load (KB) ³", func(s PathSummary) string {
+			if s.Path == PathDirect {
+				return "—"
+			}
+			return fmt.Sprintf("%.1f / %.1f", s.IdleBytesPerConn/1024, s.LoadBytesPerConn/1024)
+		})
+		row("… idle, after a full GC (KB)", func(s PathSummary) string { return opt("", kb(s.IdleLiveBytesPerConn), "") })
+		row("connect storm: connects/s, p50 / p99 (ms)", func(s PathSummary) string {
+			return fmt.Sprintf("%s, %s / %s", num(s.ConnectsPerSecond), num(s.ConnectP50MS), num(s.ConnectP99MS))
+		})
+		row("heap allocations per relayed frame", func(s PathSummary) string { return opt("", s.AllocsPerFrame, "") })
+		row("goroutines per connection", func(s PathSummary) string { return opt("", s.GoroutinesPerConn, "") })
+		row("unexpected closes / failed connects / lost", func(s PathSummary) string {
+			return fmt.Sprintf("%d / %d / %d", s.Unexpected, s.Failures, s.Lost)
+		})
+		p("\n¹ The hop is the process that relays: Usher, nginx (master and workers), or for direct the echo " +
+			"game servers. A proxy relays two frames per round trip, an echo server one; each is one read and " +
+			"one write of a frame. CPU from /proc/<pid>/stat (10 ms ticks).\n" +
+			"² Saturated throughput shares two cores between the generator, the game servers and the proxy: a " +
+			"path with a proxy has a third process to feed, so it cannot match direct here; frames per CPU-second " +
+			"is the fair comparison.\n" +
+			"³ RSS growth of the hop from just before the connect storm to all players connected and idle " +
+			"(--settle later), and to the middle of the paced window, divided by the players; a fresh Usher and " +
+			"nginx each round. Not shown for direct: the game servers serve every path of a round.\n\n")
+	}
+	if a := rep.API; a != nil {
+		p("## API through Usher (usher path), medians\n\n")
+		p("| step | per second (wall) | per Usher CPU-second | p99 (ms) |\n|---|---:|---:|---:|\n")
+		p("| token (`POST /request_token`) | %s | %s | %s |\n", num(a.TokensPerSecond), num(a.TokensPerCPUSecond), num(a.TokenP99MS))
+		p("| join by code (`POST /join`) | %s | %s | %s |\n", num(a.JoinsPerSecond), num(a.JoinsPerCPUSecond), num(a.JoinP99MS))
+		p("| connect (`/connect` upgrade + dial) | %s | %s | %s |\n", num(a.ConnectsPerSecond), num(a.ConnectsPerCPUSecond), num(a.ConnectP99MS))
+		p("| whole flow (token + join + connect) | %s | | |\n\n", num(a.FlowsPerSecond))
+		p("Tokens and joins: %d requests in flight; connects: %d at once. Errors: %d.\n\n", c.HTTPConcurrency, c.ConnectConcurrency, a.Errors)
+	}
+	if s := rep.Soak; s != nil {
+		p("## Soak (%d players through Usher)\n\n", s.Connections)
+		if cr := s.Cycles; cr != nil {
+			p("| cycle | connected | connects/s | p99 (ms) | RSS connected (MB) | goroutines connected | RSS after (MB) | goroutines after |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			for i, cy := range cr.Cycles {
+				p("| %d | %d | %s | %s | %.1f | %.0f | %.1f | %.0f |\n", i+1, cy.Connected, num(cy.ConnectsPerSecond), num(cy.ConnectP99MS),
+					mb(cy.RSSConnected), cy.GoroutinesConnected, mb(cy.RSSIdle), cy.GoroutinesIdle)
+			}
+			p("\nGoroutines before the first cycle %.0f, after cycle 1 (the baseline: pools warmed) %.0f, after the last %.0f. "+
+				"RSS growth over cycle 1 (largest of the later cycles): connected %+.1f %%, after disconnect %+.1f %%.\n\n",
+				cr.GoroutinesBefore, cr.GoroutinesBase, cr.GoroutinesEnd, cr.RSSConnectedGrowthPct, cr.RSSIdleGrowthPct)
+		}
+		if h := s.Hold; h != nil {
+			codes := ""
+			if len(h.CloseCodes) > 0 {
+				codes = fmt.Sprintf(" (close codes %v)", h.CloseCodes)
+			}
+			p("Hold: %d connected, %d still open after %s at %.0f round trips/s (%.1f Usher CPU-s, %.2f cores); %d unexpected closes%s; "+
+				"RSS %.1f MB at start, %.1f MB max, %.1f MB at end; latency p50 %s µs, p99 %s µs, p99.9 %s µs.\n\n",
+				h.Connected, h.Held, fmtDur(h.Seconds), h.MessagesPerSecond, h.CPUSeconds, h.CPUSeconds/max(h.Seconds, 1), h.Unexpected, codes,
+				mb(h.RSSStart), mb(h.RSSMax), mb(h.RSSEnd), num(h.Latency.P50), num(h.Latency.P99), num(h.Latency.P999))
+		}
+	}
+	p("## Targets (../shared/PERFORMANCE.md)\n\n| # | what | target | measured | |\n|---|---|---|---|---|\n")
+	for _, t := range rep.Targets {
+		p("| %s | %s | %s | %s | %s |\n", t.ID, t.What, t.Goal, t.Measured, t.Status)
+	}
+	if len(rep.Runs) > 0 {
+		p("\n## Every run\n\n| round | path | connects/s | light p50 / p99 (µs) | paced rt/s | frames/hop CPU-s | p50 / p99 / p99.9 (µs) | sat. rt/s | sat. frames/CPU-s | idle KB/conn | unexpected | problems |\n|---:|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|\n")
+		for _, r := range rep.Runs {
+			var prt, pf, lat, srt, sf, light string
+			if r.Light != nil {
+				light = fmt.Sprintf("%s / %s", num(r.Light.Latency.P50), num(r.Light.Latency.P99))
+			}
+			if r.Paced != nil {
+				prt, pf = num(r.Paced.RoundTripsPerSecond), num(r.Paced.FramesPerCPUSecond)
+				lat = fmt.Sprintf("%s / %s / %s", num(r.Paced.Latency.P50), num(r.Paced.Latency.P99), num(r.Paced.Latency.P999))
+			}
+			if r.Saturated != nil {
+				srt, sf = num(r.Saturated.RoundTripsPerSecond), num(r.Saturated.FramesPerCPUSecond)
+			}
+			p("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %d | %s |\n", r.Round+1, r.Path, num(r.Connect.PerSecond), light, prt, pf, lat, srt, sf,
+				r.IdleBytesPerConn/1024, r.Unexpected, strings.Join(r.Problems, "; "))
+		}
+	}
+	return b.String()
+}
+
+func num(f float64) string {
+	switch {
+	case f == 0:
+		return "0"
+	case f >= 100 || f <= -100:
+		return fmt.Sprintf("%.0f", f)
+	case f >= 10 || f <= -10:
+		return fmt.Sprintf("%.1f", f)
+	}
+	return fmt.Sprintf("%.2f", f)
+}
+
+func opt(pre string, f *float64, post string) string {
+	if f == nil {
+		return "—"
+	}
+	return pre + num(*f) + post
+}
+
+func ratios(d, n *float64) string {
+	if d == nil && n == nil {
+		return "—"
+	}
+	return opt("", d, "×") + " / " + opt("", n, "×")
+}
+
+func floats(v []float64) string {
+	s := make([]string, len(v))
+	for i, f := range v {
+		s[i] = fmt.Sprintf("%.2f", f)
+	}
+	if len(s) == 0 {
+		return "—"
+	}
+	return strings.Join(s, " ")
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }

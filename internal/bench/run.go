@@ -1,0 +1,437 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Phase is a batch of requests or connections: how many, how fast, and what they cost the
+// process under test.
+type Phase struct {
+	Count        int            `json:"count"`
+	OK           int            `json:"ok"`
+	Errors       map[string]int `json:"errors,omitempty"`
+	Seconds      float64        `json:"seconds"`
+	PerSecond    float64        `json:"per_second"`
+	CPUSeconds   float64        `json:"cpu_seconds"`    // of the process under test (Usher, nginx, or the game servers for direct)
+	PerCPUSecond float64        `json:"per_cpu_second"` // OK / CPUSeconds
+	Latency      Latency        `json:"latency"`
+}
+
+// LoadResult is one measured window of traffic over the connected players.
+type LoadResult struct {
+	Mode                 string  `json:"mode"` // light, paced or saturated
+	WindowSeconds        float64 `json:"window_seconds"`
+	OfferedPerSecond     float64 `json:"offered_per_second,omitempty"` // paced: messages sent per second by all players
+	Sent                 uint64  `json:"sent"`
+	Received             uint64  `json:"received"`
+	Lost                 uint64  `json:"lost"`
+	RoundTripsPerSecond  float64 `json:"round_trips_per_second"`
+	HopCPUSeconds        float64 `json:"hop_cpu_seconds"` // the relaying process: Usher, nginx, or (direct) the echo servers
+	GameServerCPUSeconds float64 `json:"game_server_cpu_seconds"`
+	GeneratorCPUSeconds  float64 `json:"generator_cpu_seconds"`
+	// FramesPerCPUSecond is frames relayed per CPU-second of the hop: a proxy relays two frames
+	// per round trip (one each way), an echo server handles one (it reads it and writes it back).
+	// Each is one read and one write of a frame.
+	FramesPerCPUSecond float64  `json:"frames_per_cpu_second"`
+	CPUPerRoundTripUS  float64  `json:"cpu_per_round_trip_us"` // all processes: generator, hop, game servers
+	AllocsPerFrame     *float64 `json:"allocs_per_frame,omitempty"`
+	Latency            Latency  `json:"latency"`
+}
+
+// PathRun is one path in one round.
+type PathRun struct {
+	Path                 string            `json:"path"`
+	Round                int               `json:"round"`
+	Connections          int               `json:"connections"`
+	Tokens               *Phase            `json:"tokens,omitempty"`
+	Joins                *Phase            `json:"joins,omitempty"`
+	Connect              Phase             `json:"connect"`
+	RSSBase              int64             `json:"rss_base_bytes"`
+	RSSIdle              int64             `json:"rss_idle_bytes"`
+	RSSLoad              int64             `json:"rss_load_bytes"`
+	IdleBytesPerConn     float64           `json:"idle_bytes_per_connection"`
+	RSSIdleLive          int64             `json:"rss_idle_after_gc_bytes,omitempty"` // usher: after a full collection
+	IdleLiveBytesPerConn float64           `json:"idle_bytes_per_connection_after_gc,omitempty"`
+	LoadBytesPerConn     float64           `json:"load_bytes_per_connection"`
+	Goroutines           *GoroutineCounts  `json:"goroutines,omitempty"`
+	Light                *LoadResult       `json:"light,omitempty"` // latency at light load (P3)
+	Paced                *LoadResult       `json:"paced,omitempty"`
+	Saturated            *LoadResult       `json:"saturated,omitempty"`
+	Unexpected           uint64            `json:"unexpected_closes"`
+	CloseCodes           map[string]uint64 `json:"close_codes,omitempty"` // "0" is a connection that ended without a close frame
+	ProtocolErrors       uint64            `json:"protocol_errors"`
+	Misrouted            uint64            `json:"misrouted"`
+	CloseTimeouts        uint64            `json:"close_timeouts"`
+	Lagged               uint64            `json:"generator_lagged"`
+	Backlogged           uint64            `json:"generator_backlogged"`
+	DisconnectSecs       float64           `json:"disconnect_seconds"`
+	Problems             []string          `json:"problems,omitempty"`
+}
+
+// GoroutineCounts are Usher's goroutines around a path run.
+type GoroutineCounts struct {
+	Base     float64 `json:"base"`
+	Idle     float64 `json:"idle"` // all players connected
+	PerConn  float64 `json:"per_connection"`
+	After    float64 `json:"after"` // all players gone
+	Sessions float64 `json:"sessions_idle"`
+}
+
+// stack is what one round runs against.
+type stack struct {
+	cfg   Config
+	u     *usherProc
+	ng    *nginxProc
+	log   *slog.Logger
+	out   string // report directory (pprof profiles)
+	round int
+}
+
+func (s *stack) hop(path string) procGroup {
+	switch path {
+	case PathUsher:
+		return procGroup{s.u.pid()}
+	case PathNginx:
+		return s.ng.group
+	}
+	return s.u.gameServerPIDs()
+}
+
+// runPath connects cfg.Connections players through path, loads them, and disconnects them.
+func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
+	cfg := s.cfg
+	n := cfg.Connections
+	pr := PathRun{Path: path, Round: s.round, Connections: n}
+	hop := s.hop(path)
+	gs := s.u.gameServerPIDs()
+	problem := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		pr.Problems = append(pr.Problems, msg)
+		s.log.Warn("problem", "path", path, "round", s.round, "msg", msg)
+	}
+
+	// Who connects where.
+	jobs := make([]dialJob, n)
+	prefix := fmt.Sprintf("%s%d-", path[:1], s.round)
+	for i := range jobs {
+		srv := s.u.servers[i%len(s.u.servers)]
+		q := url.Values{"usher_player": {prefix + strconv.Itoa(i)}, "usher_room": {srv.Room}}.Encode()
+		switch path {
+		case PathDirect:
+			jobs[i] = dialJob{addr: srv.addr(), uri: "/?" + q}
+		case PathNginx:
+			jobs[i] = dialJob{addr: s.ng.addr, uri: fmt.Sprintf("/gs/%d/?%s", srv.Port, q)}
+		}
+	}
+	var gBase float64
+	if path == PathUsher {
+		m, _ := scrape(ctx, s.u.addrs.Admin, "go_goroutines")
+		gBase = m["go_goroutines"]
+		players := make([]player, n)
+		// Tokens, then joins: each through the real API, measured on Usher's CPU.
+		pr.Tokens = s.measure(ctx, hop, n, cfg.HTTPConcurrency, func(i int) error {
+			p, err := s.u.api.token(ctx)
+			players[i] = p
+			return err
+		})
+		pr.Joins = s.measure(ctx, hop, n, cfg.HTTPConcurrency, func(i int) error {
+			if players[i].token == "" {
+				return errors.New("no token")
+			}
+			t, _, err := s.u.api.join(ctx, players[i].token, benchGame, s.u.servers[i%len(s.u.servers)].Room)
+			players[i].ticket = t
+			return err
+		})
+		s.u.api.close() // idle keep-alive connections would count as Usher goroutines
+		for i := range jobs {
+			jobs[i] = dialJob{addr: s.u.addrs.Public, uri: "/connect?ticket=" + url.QueryEscape(players[i].ticket)}
+		}
+	}
+	if path == PathUsher {
+		// Tokens and joins left garbage: collect it, so the baseline is what Usher holds.
+		if err := s.u.collect(ctx); err != nil {
+			problem("garbage collection before the baseline: %v", err)
+		}
+	}
+	pr.RSSBase = hop.rss()
+
+	gen, err := newGenerator(cfg.GenWorkers, cfg.Size)
+	if err != nil {
+		return pr, err
+	}
+	defer gen.stop()
+	var nextID atomic.Uint32
+	pr.Connect = *s.measure(ctx, hop, n, cfg.ConnectConcurrency, func(i int) error {
+		if path == PathUsher && jobs[i].uri == "/connect?ticket=" {
+			return errors.New("no ticket")
+		}
+		src := net.IPv4(127, 0, 0, byte(1+i%cfg.SourceIPs))
+		fd, rest, err := dialWS(ctx, src, jobs[i], 15*time.Second)
+		if err != nil {
+			return err
+		}
+		return gen.add(fd, nextID.Add(1)-1, rest)
+	})
+	connected := pr.Connect.OK
+	if connected < n {
+		problem("%d of %d connections failed: %v", n-connected, n, pr.Connect.Errors)
+	}
+	// Wait until the game servers have every player (the usher and nginx paths report them
+	// asynchronously), then let the connect storm's garbage settle.
+	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
+		c, err := s.u.connectedPlayers(ctx)
+		return c >= gen.openConns(), err
+	}); err != nil {
+		problem("game servers did not report every player connected: %v", err)
+	}
+	sleep(ctx, cfg.Settle)
+	pr.RSSIdle = hop.rss()
+	if connected > 0 {
+		pr.IdleBytesPerConn = float64(pr.RSSIdle-pr.RSSBase) / float64(connected)
+	}
+	if path == PathUsher && connected > 0 {
+		// The same after a full collection: what the players hold, without the GC's headroom
+		// and the connect storm's garbage.
+		if err := s.u.collect(ctx); err == nil {
+			pr.RSSIdleLive = hop.rss()
+			pr.IdleLiveBytesPerConn = float64(pr.RSSIdleLive-pr.RSSBase) / float64(connected)
+		}
+	}
+	if path == PathUsher {
+		m, _ := scrape(ctx, s.u.addrs.Admin, "go_goroutines", "usher_proxy_sessions")
+		pr.Goroutines = &GoroutineCounts{Base: gBase, Idle: m["go_goroutines"], Sessions: m["usher_proxy_sessions"]}
+		if connected > 0 {
+			pr.Goroutines.PerConn = (pr.Goroutines.Idle - gBase) / float64(connected)
+		}
+	}
+
+	if cfg.LightRate > 0 {
+		pr.Light = s.load(ctx, gen, path, hop, gs, modePaced, cfg.LightRate, cfg.Duration, &pr)
+		pr.Light.Mode = "light"
+	}
+	pr.Paced = s.load(ctx, gen, path, hop, gs, modePaced, cfg.Rate, cfg.Duration, &pr)
+	if cfg.Saturate > 0 && ctx.Err() == nil {
+		pr.Saturated = s.load(ctx, gen, path, hop, gs, modeSaturate, cfg.SaturateRate, cfg.Saturate, &pr)
+	}
+	if connected > 0 {
+		pr.LoadBytesPerConn = float64(pr.RSSLoad-pr.RSSBase) / float64(connected)
+	}
+
+	// Disconnect everyone with a close handshake and wait for the hop and the game servers to
+	// let go of them.
+	t0 := time.Now()
+	gen.closeAll(10 * time.Second)
+	st := gen.collect()
+	pr.Unexpected, pr.ProtocolErrors, pr.Misrouted, pr.CloseTimeouts = st.Unexpected, st.ProtocolErrors, st.Misrouted, st.CloseTimeouts
+	for code, k := range st.CloseCodes {
+		if pr.CloseCodes == nil {
+			pr.CloseCodes = map[string]uint64{}
+		}
+		pr.CloseCodes[strconv.Itoa(code)] = k
+	}
+	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
+		if path == PathUsher {
+			m, err := scrape(ctx, s.u.addrs.Admin, "usher_proxy_sessions")
+			if err != nil || m["usher_proxy_sessions"] > 0 {
+				return false, err
+			}
+		}
+		c, err := s.u.connectedPlayers(ctx)
+		return c == 0, err
+	}); err != nil {
+		problem("players still connected after the disconnect: %v", err)
+	}
+	pr.DisconnectSecs = time.Since(t0).Seconds()
+	if path == PathUsher {
+		// Right after the disconnect: fasthttp's idle workers linger for 10 s (the soak waits
+		// for them; here the figure is only informative).
+		m, _ := scrape(ctx, s.u.addrs.Admin, "go_goroutines")
+		pr.Goroutines.After = m["go_goroutines"]
+	}
+	if pr.Unexpected > 0 {
+		problem("%d unexpected closes (close codes %v)", pr.Unexpected, pr.CloseCodes)
+	}
+	return pr, ctx.Err()
+}
+
+// measure runs do n times on workers goroutines and reads the hop's CPU around it.
+func (s *stack) measure(ctx context.Context, hop procGroup, n, workers int, do func(i int) error) *Phase {
+	c0 := hop.cpu()
+	ok, hist, errs, wall := parallel(ctx, n, workers, do)
+	cpu := (hop.cpu() - c0).Seconds()
+	p := &Phase{Count: n, OK: ok, Errors: errs, Seconds: wall.Seconds(), CPUSeconds: cpu, Latency: hist.summary()}
+	if wall > 0 {
+		p.PerSecond = float64(ok) / wall.Seconds()
+	}
+	if cpu > 0 {
+		p.PerCPUSecond = float64(ok) / cpu
+	}
+	return p
+}
+
+// load runs one measured window: warmup, window, then a drain with no new messages.
+func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs procGroup, mode loadMode, rate float64, window time.Duration, pr *PathRun) *LoadResult {
+	cfg := s.cfg
+	start := gen.now() + int64(cfg.Warmup)
+	end := start + int64(window)
+	gen.setLoad(mode, rate, start, end)
+	sleepUntil(ctx, gen, start)
+
+	self := procGroup{os.Getpid()}
+	mallocs := func() (float64, bool) {
+		if path != PathUsher {
+			return 0, false
+		}
+		m, err := scrape(ctx, s.u.addrs.Admin, "go_memstats_mallocs_total")
+		v, ok := m["go_memstats_mallocs_total"]
+		return v, err == nil && ok
+	}
+	// A scrape allocates in Usher too: measure what one costs and take it off.
+	m0, ok0 := mallocs()
+	m1, ok1 := mallocs()
+	scrapeCost := m1 - m0
+	h0, g0, s0 := hop.cpu(), gs.cpu(), self.cpu()
+	t0 := time.Now()
+	profDone := make(chan struct{})
+	if cfg.Pprof && path == PathUsher && mode == modePaced && rate == cfg.Rate && s.round == 0 {
+		go func() {
+			defer close(profDone)
+			s.profile(ctx, window)
+		}()
+	} else {
+		close(profDone)
+	}
+	sleepUntil(ctx, gen, start+int64(window)/2)
+	if r := hop.rss(); r > pr.RSSLoad {
+		pr.RSSLoad = r
+	}
+	sleepUntil(ctx, gen, end)
+	h1, g1, s1 := hop.cpu(), gs.cpu(), self.cpu()
+	elapsed := time.Since(t0).Seconds()
+	m2, ok2 := mallocs()
+	<-profDone
+
+	gen.idleAll()
+	// Drain: wait for the window's messages to come back (or 2 s).
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		st := gen.collect()
+		if st.RecvWin >= st.SentWin {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := gen.collect()
+	pr.Lagged += st.Lagged
+	pr.Backlogged += st.Backlogged
+
+	lr := &LoadResult{
+		Mode: map[loadMode]string{modePaced: "paced", modeSaturate: "saturated"}[mode], WindowSeconds: elapsed,
+		Sent: st.SentWin, Received: st.RecvWin, Lost: st.SentWin - min(st.RecvWin, st.SentWin),
+		HopCPUSeconds: (h1 - h0).Seconds(), GameServerCPUSeconds: (g1 - g0).Seconds(), GeneratorCPUSeconds: (s1 - s0).Seconds(),
+		Latency: st.hist.summary(),
+	}
+	if mode == modePaced {
+		lr.OfferedPerSecond = rate * float64(gen.openConns())
+	}
+	if elapsed > 0 {
+		lr.RoundTripsPerSecond = float64(st.RecvWin) / elapsed
+	}
+	framesPerRT := 2.0
+	if path == PathDirect {
+		framesPerRT = 1
+		lr.GameServerCPUSeconds = lr.HopCPUSeconds // the hop is the game servers
+	}
+	if lr.HopCPUSeconds > 0 {
+		lr.FramesPerCPUSecond = framesPerRT * float64(st.RecvWin) / lr.HopCPUSeconds
+	}
+	if st.RecvWin > 0 {
+		total := lr.GameServerCPUSeconds + lr.GeneratorCPUSeconds
+		if path != PathDirect {
+			total += lr.HopCPUSeconds
+		}
+		lr.CPUPerRoundTripUS = total * 1e6 / float64(st.RecvWin)
+		if ok0 && ok1 && ok2 {
+			a := math.Max(m2-m1-scrapeCost, 0) / (2 * float64(st.RecvWin))
+			a = math.Round(a*1e4) / 1e4
+			lr.AllocsPerFrame = &a
+		}
+	}
+	return lr
+}
+
+// profile saves a CPU profile of Usher over d to the report directory.
+func (s *stack) profile(ctx context.Context, d time.Duration) {
+	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.u.addrs.Control, int(d.Seconds()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return
+	}
+	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}}).Do(req)
+	if err != nil {
+		s.log.Warn("pprof", "err", err)
+		return
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(s.out, "usher-cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		s.log.Warn("pprof", "err", err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err == nil {
+		s.log.Info("saved Usher CPU profile", "file", path)
+	}
+}
+
+// sleepUntil sleeps until the generator's clock reads t, or ctx ends.
+func sleepUntil(ctx context.Context, g *generator, t int64) {
+	sleep(ctx, time.Duration(t-g.now()))
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// waitUntil polls f every 50 ms until it reports true, for at most limit.
+func waitUntil(ctx context.Context, limit time.Duration, f func() (bool, error)) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := f()
+		if ok && err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New("condition not met")
+			}
+			return fmt.Errorf("after %s: %w", limit, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
