@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -448,8 +447,6 @@ func TestGracefulShutdownClosesWith1001(t *testing.T) {
 		}
 	}
 }
-
-var _ = json.Marshal
 
 // TestKeyFileOutlivesRestart: with --jwt-key-file, a token issued before a restart still
 // works after it; a token from a different key does not.

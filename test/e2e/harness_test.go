@@ -3,9 +3,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -309,24 +309,14 @@ func closeCode(tb testing.TB, c *websocket.Conn, within time.Duration) int {
 			continue
 		}
 		var ce *websocket.CloseError
-		if ok := asCloseError(err, &ce); ok {
+		if errors.As(err, &ce) {
 			return ce.Code
 		}
 		tb.Fatalf("connection ended without a close frame: %v", err)
 	}
 }
 
-func asCloseError(err error, target **websocket.CloseError) bool {
-	ce, ok := err.(*websocket.CloseError)
-	if ok {
-		*target = ce
-	}
-	return ok
-}
-
 func ticketOf(connectURL string) string {
 	u, _ := url.Parse(connectURL)
 	return u.Query().Get("ticket")
 }
-
-var _ = bytes.Equal
