@@ -155,7 +155,7 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (res JoinResult, er
 func (s *Service) create(ctx context.Context, game string, public bool, player string) (Server, error) {
 	deadline := time.Now().Add(s.allocWait)
 	backoff := 50 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	for {
 		srv, err := s.createOnce(ctx, game, public, player)
 		if !errors.Is(err, ErrNoCapacity) || time.Now().Add(backoff).After(deadline) {
 			return srv, err
