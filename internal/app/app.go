@@ -74,7 +74,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.Tokens, err = auth.New(auth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.TokenTTL}, keys, clk)
+	a.Tokens, err = auth.New(auth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, TTL: cfg.TokenTTL, VerifyCacheSize: cfg.TokenCacheSize}, keys, clk)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}

@@ -86,7 +86,16 @@ type Config struct {
 	// MaxIssuedAtSkew is how far in the future "iat" may be (another replica's clock running
 	// ahead). Default 1m; valid up to 10m.
 	MaxIssuedAtSkew time.Duration
+	// VerifyCacheSize is how many verified tokens Verify remembers, so that a token presented
+	// again skips the signature check. Default 65536; -1 turns the cache off; valid -1 or
+	// 1..1048576.
+	VerifyCacheSize int
 }
+
+// maxVerifyCacheSize bounds Config.VerifyCacheSize. An entry takes roughly 350 bytes of heap
+// (claims, key and map overhead), so the default holds about 22 MB when full and the maximum
+// about 350 MB.
+const maxVerifyCacheSize = 1 << 20
 
 // SetDefaults fills the zero fields of c with their defaults.
 func (c *Config) SetDefaults() {
@@ -105,6 +114,9 @@ func (c *Config) SetDefaults() {
 	if c.MaxIssuedAtSkew == 0 {
 		c.MaxIssuedAtSkew = time.Minute
 	}
+	if c.VerifyCacheSize == 0 {
+		c.VerifyCacheSize = 1 << 16
+	}
 }
 
 // Validate reports the first field of c that is out of range.
@@ -120,6 +132,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("auth: leeway must be between 0 and 5m, got %s", c.Leeway)
 	case c.MaxIssuedAtSkew < 0 || c.MaxIssuedAtSkew > 10*time.Minute:
 		return fmt.Errorf("auth: max issued-at skew must be between 0 and 10m, got %s", c.MaxIssuedAtSkew)
+	case c.VerifyCacheSize != -1 && (c.VerifyCacheSize < 1 || c.VerifyCacheSize > maxVerifyCacheSize):
+		return fmt.Errorf("auth: verify cache size must be -1 (off) or 1 to %d, got %d", maxVerifyCacheSize, c.VerifyCacheSize)
 	}
 	return nil
 }
@@ -157,6 +171,9 @@ type Tokens struct {
 	keys   map[string]ed25519.PublicKey // by kid
 	parser *jwt.Parser
 	clk    clock.PassiveClock
+	// cache remembers verified tokens; nil when cfg.VerifyCacheSize is -1. It is sound only
+	// because keys and cfg never change after New: see Verify.
+	cache *verifyCache
 }
 
 // New returns Tokens that sign with keys[0] and accept tokens signed by any of keys. To rotate,
@@ -205,6 +222,9 @@ func New(cfg Config, keys []Key, clk clock.PassiveClock) (*Tokens, error) {
 		jwt.WithTimeFunc(clk.Now),
 		jwt.WithStrictDecoding(),
 	)
+	if cfg.VerifyCacheSize > 0 {
+		t.cache = newVerifyCache(cfg.VerifyCacheSize)
+	}
 	return t, nil
 }
 
@@ -246,23 +266,65 @@ func (t *Tokens) Issue(player, name string) (token string, expiresAt time.Time, 
 
 // Verify checks token's signature, header and claims and returns what it says. Every failure
 // wraps ErrInvalidToken.
+//
+// A token that passes is remembered (up to Config.VerifyCacheSize tokens), and when it comes
+// again only the checks that depend on the time are repeated, which saves the Ed25519
+// verification. That is sound because nothing else can change the outcome: a token's bytes are
+// fixed, and so are the keys and the Config, set once by New. The time checks are those of the
+// full path, with the same clock, rules and Leeway (inTime), so a remembered token is accepted
+// exactly while full verification would accept it. Once it fails them it is forgotten and
+// verified in full, which refuses it with the usual reason. Refused tokens are never remembered.
 func (t *Tokens) Verify(token string) (Claims, error) {
 	if len(token) > maxTokenLen {
 		return Claims{}, invalid(errTooLong)
 	}
+	if t.cache == nil {
+		e, err := t.verify(token)
+		return e.claims, err
+	}
+	k := keyOf(token)
+	if e, ok := t.cache.get(k); ok {
+		if t.inTime(e, t.clk.Now()) {
+			return e.claims, nil
+		}
+		t.cache.remove(k)
+	}
+	e, err := t.verify(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	t.cache.add(k, e)
+	return e.claims, nil
+}
+
+// verify is Verify without the cache: it runs every check.
+func (t *Tokens) verify(token string) (cacheEntry, error) {
 	var c tokenClaims
 	if _, err := t.parser.ParseWithClaims(token, &c, t.keyFor); err != nil {
-		return Claims{}, invalid(err)
+		return cacheEntry{}, invalid(err)
 	}
 	switch {
 	case c.Subject == "":
-		return Claims{}, invalid(errNoSubject)
+		return cacheEntry{}, invalid(errNoSubject)
 	case c.IssuedAt == nil:
-		return Claims{}, invalid(errNoIssuedAt)
+		return cacheEntry{}, invalid(errNoIssuedAt)
 	case c.IssuedAt.After(t.clk.Now().Add(t.cfg.MaxIssuedAtSkew)):
-		return Claims{}, invalid(errIssuedInFuture)
+		return cacheEntry{}, invalid(errIssuedInFuture)
 	}
-	return Claims{Player: c.Subject, Name: c.Name, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}, nil
+	e := cacheEntry{claims: Claims{Player: c.Subject, Name: c.Name, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}}
+	if c.NotBefore != nil {
+		e.notBefore, e.hasNBF = c.NotBefore.Time, true
+	}
+	return e, nil
+}
+
+// inTime reports whether the time checks of full verification pass at now for a token that
+// passed all the others. The expressions are the same: exp and nbf as the jwt package's
+// Validator checks them with the parser's leeway (WithLeeway(cfg.Leeway)), iat as verify does.
+func (t *Tokens) inTime(e cacheEntry, now time.Time) bool {
+	return now.Before(e.claims.ExpiresAt.Add(t.cfg.Leeway)) &&
+		(!e.hasNBF || !now.Before(e.notBefore.Add(-t.cfg.Leeway))) &&
+		!e.claims.IssuedAt.After(now.Add(t.cfg.MaxIssuedAtSkew))
 }
 
 // keyFor is the jwt.Keyfunc: it checks the header and picks the verification key by kid from

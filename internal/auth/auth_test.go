@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -576,7 +577,7 @@ func TestVerifyExpiryFollowsClock(t *testing.T) {
 func TestConfig(t *testing.T) {
 	var got Config
 	got.SetDefaults()
-	want := Config{Issuer: "usher", Audience: "usher-players", TTL: 30 * time.Minute, Leeway: 30 * time.Second, MaxIssuedAtSkew: time.Minute}
+	want := Config{Issuer: "usher", Audience: "usher-players", TTL: 30 * time.Minute, Leeway: 30 * time.Second, MaxIssuedAtSkew: time.Minute, VerifyCacheSize: 65536}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("SetDefaults mismatch (-want +got):\n%s", diff)
 	}
@@ -596,6 +597,9 @@ func TestConfig(t *testing.T) {
 		{name: "huge leeway", change: func(c *Config) { c.Leeway = time.Hour }},
 		{name: "negative iat skew", change: func(c *Config) { c.MaxIssuedAtSkew = -time.Second }},
 		{name: "huge iat skew", change: func(c *Config) { c.MaxIssuedAtSkew = time.Hour }},
+		{name: "zero verify cache size", change: func(c *Config) { c.VerifyCacheSize = 0 }},
+		{name: "verify cache size below -1", change: func(c *Config) { c.VerifyCacheSize = -2 }},
+		{name: "huge verify cache size", change: func(c *Config) { c.VerifyCacheSize = maxVerifyCacheSize + 1 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -605,6 +609,14 @@ func TestConfig(t *testing.T) {
 				t.Errorf("Validate(%+v) = nil, want an error", c)
 			}
 		})
+	}
+
+	for _, size := range []int{-1, 1, maxVerifyCacheSize} {
+		c := want
+		c.VerifyCacheSize = size
+		if err := c.Validate(); err != nil {
+			t.Errorf("Validate with VerifyCacheSize %d: %v, want nil", size, err)
+		}
 	}
 }
 
@@ -652,8 +664,9 @@ func BenchmarkIssue(b *testing.B) {
 	}
 }
 
+// BenchmarkVerify measures full verification: the cache is off.
 func BenchmarkVerify(b *testing.B) {
-	tokens := newTokens(b, clocktesting.NewFakePassiveClock(testNow), testKey(b, 1))
+	tokens := newTokensWith(b, Config{VerifyCacheSize: -1}, clocktesting.NewFakePassiveClock(testNow), testKey(b, 1))
 	token, _, err := tokens.Issue("p_abcdefghijklmnopqrst", "Ada")
 	if err != nil {
 		b.Fatal(err)
@@ -664,4 +677,51 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkVerifyCached measures Verify of a token it has already verified (a cache hit).
+func BenchmarkVerifyCached(b *testing.B) {
+	tokens := newTokens(b, clocktesting.NewFakePassiveClock(testNow), testKey(b, 1))
+	token, _, err := tokens.Issue("p_abcdefghijklmnopqrst", "Ada")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := tokens.Verify(token); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tokens.Verify(token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyCachedParallel measures cache hits from every CPU at once, over many tokens,
+// so that the shards' locks are contended as under load.
+func BenchmarkVerifyCachedParallel(b *testing.B) {
+	tokens := newTokens(b, clocktesting.NewFakePassiveClock(testNow), testKey(b, 1))
+	toks := make([]string, 256)
+	for i := range toks {
+		tok, _, err := tokens.Issue(fmt.Sprintf("p_%020d", i), "Ada")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tokens.Verify(tok); err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := tokens.Verify(toks[i%len(toks)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
 }

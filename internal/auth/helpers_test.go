@@ -35,6 +35,16 @@ func newTokens(tb testing.TB, clk *clocktesting.FakePassiveClock, keys ...Key) *
 	return tok
 }
 
+// newTokensWith returns Tokens with cfg (zero fields default) over keys, reading time from clk.
+func newTokensWith(tb testing.TB, cfg Config, clk *clocktesting.FakePassiveClock, keys ...Key) *Tokens {
+	tb.Helper()
+	tok, err := New(cfg, keys, clk)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	return tok
+}
+
 // tokenSpec describes a token to forge by hand: what the default config accepts, signed with
 // EdDSA by key, unless a test changes it.
 type tokenSpec struct {

@@ -41,6 +41,7 @@ type Config struct {
 	Games       []Game
 
 	TokenTTL        time.Duration
+	TokenCacheSize  int // verified tokens remembered, so a repeat skips the signature check; -1 = off
 	TicketTTL       time.Duration
 	SeatGrace       time.Duration // added to TicketTTL before an unused seat is released
 	JWTKeyFile      string        // PEM file with Ed25519 PKCS#8 keys; empty in dev: a key made at start
@@ -129,6 +130,7 @@ func Default(mode Mode) Config {
 		Listen:          "127.0.0.1:8080",
 		AdminListen:     "127.0.0.1:8081",
 		TokenTTL:        30 * time.Minute,
+		TokenCacheSize:  65536,
 		TicketTTL:       15 * time.Second,
 		SeatGrace:       5 * time.Second,
 		Issuer:          "usher",
@@ -168,6 +170,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "admin page and /metrics address (host:port); keep it private")
 	fs.StringVar(&c.ConfigFile, "config", c.ConfigFile, "games catalog (YAML); empty: the built-in example game")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", c.TokenTTL, "lifetime of player tokens")
+	fs.IntVar(&c.TokenCacheSize, "token-cache-size", c.TokenCacheSize, "verified player tokens remembered so that a token seen again skips the signature check (1 to 1048576; -1 = off)")
 	fs.DurationVar(&c.TicketTTL, "ticket-ttl", c.TicketTTL, "lifetime of connection tickets (1s to 5m)")
 	fs.DurationVar(&c.SeatGrace, "seat-grace", c.SeatGrace, "extra time after a ticket expires before its unused seat is released")
 	fs.StringVar(&c.JWTKeyFile, "jwt-key-file", c.JWTKeyFile, "PEM file of Ed25519 PKCS#8 private keys; the first signs, all verify (empty: a key made at start)")
@@ -346,6 +349,8 @@ func (c Config) Validate() error {
 	check(c.AdminListen != "", "--admin-listen is required")
 	check(c.Listen != c.AdminListen || strings.HasSuffix(c.Listen, ":0"), "--listen and --admin-listen must differ")
 	check(c.TokenTTL >= time.Minute && c.TokenTTL <= 24*time.Hour, "--token-ttl must be 1m to 24h, got %s", c.TokenTTL)
+	check(c.TokenCacheSize == -1 || c.TokenCacheSize >= 1 && c.TokenCacheSize <= 1<<20,
+		"--token-cache-size must be 1 to 1048576, or -1 for no cache, got %d", c.TokenCacheSize)
 	check(c.TicketTTL >= time.Second && c.TicketTTL <= 5*time.Minute, "--ticket-ttl must be 1s to 5m, got %s", c.TicketTTL)
 	check(c.SeatGrace >= 0 && c.SeatGrace <= time.Minute, "--seat-grace must be 0 to 1m, got %s", c.SeatGrace)
 	check(c.Issuer != "" && c.Audience != "", "--issuer and --audience must be set")

@@ -17,8 +17,8 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:8080" || c.AdminListen != "127.0.0.1:8081" || c.TicketTTL != 15*time.Second {
-		t.Errorf("defaults: listen %q admin %q ticket-ttl %s", c.Listen, c.AdminListen, c.TicketTTL)
+	if c.Listen != "127.0.0.1:8080" || c.AdminListen != "127.0.0.1:8081" || c.TicketTTL != 15*time.Second || c.TokenCacheSize != 65536 {
+		t.Errorf("defaults: listen %q admin %q ticket-ttl %s token-cache-size %d", c.Listen, c.AdminListen, c.TicketTTL, c.TokenCacheSize)
 	}
 	want := []Game{ExampleGame("/bin/usher")}
 	want[0].Agones = AgonesGame{Namespace: "default", Fleet: "example", PortName: "default", Dial: "pod"}
@@ -34,6 +34,7 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	t.Setenv("USHER_TICKET_TTL", "20s")
 	t.Setenv("USHER_ADMIN_LISTEN", "127.0.0.1:9999")
 	t.Setenv("USHER_JOIN_RATE", "7")
+	t.Setenv("USHER_TOKEN_CACHE_SIZE", "-1")
 	c, err := Parse(ModeDev, []string{"--join-rate=9", "--trusted-proxies", "10.0.0.0/8, 192.168.1.1", "--allowed-origins=https://play.example.com"}, "/u", io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +44,9 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	}
 	if c.JoinRate != 9 {
 		t.Errorf("flag should win over env: join-rate = %d, want 9", c.JoinRate)
+	}
+	if c.TokenCacheSize != -1 {
+		t.Errorf("env not read: token-cache-size = %d, want -1", c.TokenCacheSize)
 	}
 	if diff := cmp.Diff([]string{"10.0.0.0/8", "192.168.1.1"}, c.TrustedProxies); diff != "" {
 		t.Errorf("trusted proxies (-want +got):\n%s", diff)
@@ -64,6 +68,9 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{[]string{"--log-format=xml"}, "--log-format"},
 		{[]string{"--listen=127.0.0.1:1", "--admin-listen=127.0.0.1:1"}, "must differ"},
 		{[]string{"--ticket-ttl=abc"}, "invalid value"},
+		{[]string{"--token-cache-size=0"}, "--token-cache-size"},
+		{[]string{"--token-cache-size=-2"}, "--token-cache-size"},
+		{[]string{"--token-cache-size=1048577"}, "--token-cache-size"},
 		{[]string{"stray"}, "unexpected arguments"},
 	}
 	for _, tt := range tests {
