@@ -21,6 +21,9 @@ type clock struct {
 // Now returns the coarse time in nanoseconds since base.
 func (c *clock) Now() int64 { return c.now.Load() }
 
+// fresh reads the time now (not the coarse reading), in the clock's units.
+func (c *clock) fresh() int64 { return int64(time.Since(c.base)) }
+
 // at converts a coarse time to a time.Time suitable for a deadline.
 func (c *clock) at(ns int64) time.Time { return c.base.Add(time.Duration(ns)) }
 

@@ -153,7 +153,10 @@ func TestConfig(t *testing.T) {
 	want := Config{
 		MaxMessageBytes: 64 << 10, PingInterval: 20 * time.Second, PongWait: 10 * time.Second,
 		WriteTimeout: 10 * time.Second, DialTimeout: 5 * time.Second, HandshakeTimeout: 10 * time.Second,
-		CloseGrace: 2 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096,
+		CloseGrace: 2 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096, Relay: RelayGoroutines,
+	}
+	if eventLoopSupported {
+		want.Relay = RelayEventLoop
 	}
 	if c != want {
 		t.Errorf("defaults: got %+v, want %+v", c, want)
@@ -170,6 +173,7 @@ func TestConfig(t *testing.T) {
 		{"tiny write buffer", func(c *Config) { c.WriteBufferSize = 10 }},
 		{"negative ping", func(c *Config) { c.PingInterval = -time.Second }},
 		{"negative size", func(c *Config) { c.MaxMessageBytes = -1 }},
+		{"unknown relay", func(c *Config) { c.Relay = "threads" }},
 	}
 	for _, tt := range tests {
 		c := want

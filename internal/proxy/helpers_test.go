@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -27,9 +29,31 @@ import (
 	"github.com/usher-gg/usher/internal/proxy"
 )
 
+// relayUnderTest is the relay engine the tests run: the platform's default, or the one
+// USHER_PROXY_RELAY names (TestOtherRelayEngine sets it to run the suite again).
+var relayUnderTest = os.Getenv("USHER_PROXY_RELAY")
+
+// TestOtherRelayEngine runs this package's tests again with the goroutine relay, where the
+// default is the event loop, so both engines pass the same suite under `go test ./...`.
+func TestOtherRelayEngine(t *testing.T) {
+	var c proxy.Config
+	c.SetDefaults()
+	if relayUnderTest != "" || c.Relay == proxy.RelayGoroutines {
+		return // this run already tests the goroutine relay
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.run=^Test", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), "USHER_PROXY_RELAY="+proxy.RelayGoroutines)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tests with Relay %q failed: %v\n%s", proxy.RelayGoroutines, err, out)
+	}
+	t.Logf("the tests pass with Relay %q too", proxy.RelayGoroutines)
+}
+
 // testConfig is a Config with short timers for tests.
 func testConfig() proxy.Config {
 	return proxy.Config{
+		Relay:                relayUnderTest,
 		MaxMessageBytes:      64 << 10,
 		PingInterval:         5 * time.Second,
 		PongWait:             5 * time.Second,

@@ -44,6 +44,13 @@ const (
 	DefaultCloseGrace       = 2 * time.Second
 	DefaultReadBufferSize   = 4 << 10
 	DefaultWriteBufferSize  = 4 << 10
+	// RelayEventLoop runs every session on a few event loops (one per CPU), each owning an epoll
+	// instance and the sockets of many sessions: no goroutine per session once both handshakes
+	// are done. Linux only; the default there.
+	RelayEventLoop = "eventloop"
+	// RelayGoroutines runs two goroutines per session, each reading one leg and writing the
+	// other. It works everywhere and is the default where RelayEventLoop is not available.
+	RelayGoroutines = "goroutines"
 	// DefaultMaxMessagesPerSecond is the recommended client message rate. SetDefaults does not
 	// apply it, because a zero MaxMessagesPerSecond means unlimited (--max-message-rate=0).
 	DefaultMaxMessagesPerSecond = 200
@@ -84,6 +91,8 @@ type Config struct {
 	// WriteBufferSize is the smallest pooled buffer larger or fragmented messages are assembled
 	// in (classes grow by 4× up to MaxMessageBytes). At least 256. Default 4 KiB.
 	WriteBufferSize int
+	// Relay is the relay engine: RelayEventLoop (default on Linux) or RelayGoroutines.
+	Relay string
 }
 
 // SetDefaults fills zero fields with their defaults. It leaves MaxMessagesPerSecond alone:
@@ -98,6 +107,12 @@ func (c *Config) SetDefaults() {
 	setDefault(&c.CloseGrace, DefaultCloseGrace)
 	setDefault(&c.ReadBufferSize, DefaultReadBufferSize)
 	setDefault(&c.WriteBufferSize, DefaultWriteBufferSize)
+	if c.Relay == "" {
+		c.Relay = RelayGoroutines
+		if eventLoopSupported {
+			c.Relay = RelayEventLoop
+		}
+	}
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {
@@ -125,6 +140,13 @@ func (c Config) Validate() error {
 		"MaxMessagesPerSecond must be 0 (unlimited) to 1000000, got %d", c.MaxMessagesPerSecond)
 	check(c.ReadBufferSize >= minBufferSize && c.ReadBufferSize <= 1<<20, "ReadBufferSize must be %d to 1 MiB, got %d", minBufferSize, c.ReadBufferSize)
 	check(c.WriteBufferSize >= minBufferSize && c.WriteBufferSize <= 1<<20, "WriteBufferSize must be %d to 1 MiB, got %d", minBufferSize, c.WriteBufferSize)
+	switch c.Relay {
+	case RelayGoroutines:
+	case RelayEventLoop:
+		check(eventLoopSupported, "Relay %q is not available on this system (Linux only)", c.Relay)
+	default:
+		errs = append(errs, fmt.Errorf("Relay must be %q or %q, got %q", RelayEventLoop, RelayGoroutines, c.Relay))
+	}
 	return errors.Join(errs...)
 }
 
@@ -162,8 +184,13 @@ type Proxy struct {
 	clock    clock
 	inPool   *bufPool // ReadBufferSize: what legs read into
 	msgPool  *bufPool // WriteBufferSize ×4 … MaxMessageBytes+headroom: assembled messages
-	idle     int64    // PingInterval+PongWait in ns: read deadline after the last frame
-	slack    int64    // deadlines are moved at most once per slack (ns)
+	outPool  *bufPool // event loop: write backlogs, up to maxBacklog
+	loops    loopSet  // event loops (RelayEventLoop)
+	// maxBacklog bounds an event-loop leg's write backlog: what one read relays, or one
+	// assembled message, plus room for control frames.
+	maxBacklog int
+	idle       int64 // PingInterval+PongWait in ns: read deadline after the last frame
+	slack      int64 // deadlines are moved at most once per slack (ns)
 
 	// Metric children resolved once, so the hot path does no label lookups.
 	msgsC2S, msgsS2C, bytesC2S, bytesS2C prometheus.Counter
@@ -217,6 +244,8 @@ func New(cfg Config, m *metrics.Metrics, log *slog.Logger) *Proxy {
 		bytesS2C: m.ProxyBytes.WithLabelValues(dirS2C),
 		sessions: make(map[*session]struct{}),
 	}
+	p.maxBacklog = max(int(cfg.MaxMessageBytes)+msgHeadroom, cfg.ReadBufferSize, loopBufferSize) + 4<<10
+	p.outPool = newBufPool(cfg.WriteBufferSize, p.maxBacklog)
 	return p
 }
 
@@ -287,8 +316,11 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 
 	// Concurrently: a close frame waits for a write in progress on a slow connection.
 	for _, s := range live {
-		go s.finish(nil, event{kind: evShutdown})
+		if s.ev == nil {
+			go s.finish(nil, event{kind: evShutdown})
+		}
 	}
+	p.loops.each((*loop).shutdownAll)
 	select {
 	case <-drained:
 		return nil
@@ -296,9 +328,12 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	for s := range p.sessions {
-		s.abort()
+		if s.ev == nil {
+			s.abort()
+		}
 	}
 	p.mu.Unlock()
+	p.loops.each((*loop).abortAll)
 	return fmt.Errorf("proxy shutdown: %w", ctx.Err())
 }
 
@@ -319,6 +354,9 @@ func (p *Proxy) reserve() error {
 	p.pending++
 	p.mu.Unlock()
 	p.clock.acquire()
+	if p.cfg.Relay == RelayEventLoop {
+		p.loops.acquire(p)
+	}
 	return nil
 }
 
@@ -347,6 +385,9 @@ func (p *Proxy) release(s *session) {
 	}
 	p.mu.Unlock()
 	p.clock.release()
+	if p.cfg.Relay == RelayEventLoop {
+		p.loops.release()
+	}
 }
 
 func (p *Proxy) isClosing() bool {

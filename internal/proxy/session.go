@@ -64,12 +64,13 @@ func writeEvent(err error) event {
 	return event{kind: evWriteFailed, timeout: errors.Is(err, os.ErrDeadlineExceeded), err: err}
 }
 
-// reason is the usher_proxy_closes_total label for a session that ended with ev on leg from.
-func reason(from *leg, ev event) string {
+// reason is the usher_proxy_closes_total label for a session that ended with ev on the leg of
+// side from (ignored for evShutdown).
+func reason(from side, ev event) string {
 	if ev.kind == evShutdown {
 		return "shutdown"
 	}
-	client := from.side == sideClient
+	client := from == sideClient
 	pick := func(c, s string) string {
 		if client {
 			return c
@@ -97,14 +98,15 @@ func reason(from *leg, ev event) string {
 	return pick("client_gone", "server_gone")
 }
 
-// closeFor returns the close frame leg to gets when the session ends with ev on leg from.
-func closeFor(to, from *leg, ev event) (int, string) {
+// closeFor returns the close frame the leg of side to gets when the session ends with ev on
+// the other leg (or with evShutdown).
+func closeFor(to side, ev event) (int, string) {
 	switch {
 	case ev.kind == evShutdown:
 		return closeGoingAway, "server shutting down"
 	case ev.kind == evClosed:
 		return forwardCode(ev.code), ev.text
-	case to.side == sideServer:
+	case to == sideServer:
 		return closeGoingAway, "client gone"
 	case ev.kind == evTooBig || ev.kind == evProtocol || ev.kind == evBadData:
 		return closeInternalError, "game server error"
@@ -135,6 +137,7 @@ type session struct {
 	detach  bool // the server keeps hijacked connections: serve may return early
 	started time.Time
 	ending  atomic.Bool // set once, by finish; readers then drop data
+	ev      *evSession  // set when an event loop relays the session (RelayEventLoop)
 
 	c2sMsgs, c2sBytes, s2cMsgs, s2cBytes atomic.Uint64 // not yet added to the metrics
 
@@ -180,6 +183,9 @@ func (s *session) serve(ws *websocket.Conn) {
 	s.hsTimer.Stop()
 	s.hsTimer = nil
 	err := s.client.attach(s.p, ws)
+	if s.p.cfg.Relay == RelayEventLoop && s.runOnLoop(err) {
+		return
+	}
 	if s.detach {
 		// fasthttp keeps hijacked connections open after this handler returns: returning at
 		// once lets it release the request's context and read buffer (~6.5 KB a session).
@@ -320,17 +326,19 @@ func (s *session) finish(from *leg, ev event) bool {
 	}
 	s.ending.Store(true)
 	s.endedBy = ev
+	var fromSide side
 	if from != nil {
-		s.endedOn = from.side
+		fromSide = from.side
 	}
-	s.why = reason(from, ev)
+	s.endedOn = fromSide
+	s.why = reason(fromSide, ev)
 	s.mu.Unlock()
 
 	for _, to := range [2]*leg{&s.client, s.server} {
 		if to == from {
 			continue
 		}
-		code, text := closeFor(to, from, ev)
+		code, text := closeFor(to.side, ev)
 		_ = to.writeClose(code, text, s.closeTimeout())
 		t := time.AfterFunc(s.p.cfg.CloseGrace, to.closeNow)
 		s.mu.Lock()
@@ -403,7 +411,12 @@ func (s *session) end() {
 	s.server.closeNow()
 	s.client.releaseBuffers()
 	s.server.releaseBuffers()
+	s.done(ev, on, why)
+}
 
+// done records a finished session (both engines): counters, metrics, the log line, and
+// forgets it.
+func (s *session) done(ev event, on side, why string) {
 	s.flush()
 	p := s.p
 	d := time.Since(s.started)

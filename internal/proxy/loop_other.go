@@ -1,0 +1,22 @@
+//go:build !linux
+
+package proxy
+
+// eventLoopSupported: RelayEventLoop needs epoll (Linux).
+const eventLoopSupported = false
+
+// Without epoll there are no event loops; these keep the rest of the package engine-agnostic.
+type (
+	loopSet   struct{}
+	loop      struct{}
+	evSession struct{}
+)
+
+func (*loopSet) acquire(*Proxy)       {}
+func (*loopSet) release()             {}
+func (*loopSet) each(func(*loop))     {}
+func (*loop) shutdownAll()            {}
+func (*loop) abortAll()               {}
+func (*session) runOnLoop(error) bool { return false }
+
+const loopBufferSize = 16 << 10
