@@ -482,6 +482,35 @@ func TestLongPoll(t *testing.T) {
 		}
 	})
 
+	t.Run("seat changes close together come in one answer", func(t *testing.T) {
+		defer func(d time.Duration) { listCoalesce = d }(listCoalesce)
+		listCoalesce = 2 * time.Second // a window no scheduling delay outlasts
+		b := newMemBackend()
+		b.allocate("K7QX", 8, "host") // version 2
+		c, _ := newTestBridge(t, b)
+		before := b.readCount()
+		go func() {
+			for b.readCount() == before {
+				time.Sleep(time.Millisecond)
+			}
+			// Three seats taken in quick succession, as when a lobby fills: versions 3, 4, 5.
+			for _, p := range []string{"p1", "p2", "p3"} {
+				time.Sleep(20 * time.Millisecond)
+				b.mu.Lock()
+				b.a.Players = append(b.a.Players, p)
+				b.bumpLocked()
+				b.mu.Unlock()
+			}
+		}()
+		got, err := c.WaitAllocation(testContext(t, 5*time.Second), 2, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != 5 || !slices.Equal(got.Players, []string{"host", "p1", "p2", "p3"}) {
+			t.Fatalf("got version %d players %v, want version 5 with all four seats in one answer", got.Version, got.Players)
+		}
+	})
+
 	t.Run("the client's context ends the wait", func(t *testing.T) {
 		b := newMemBackend()
 		c, _ := newTestBridge(t, b)

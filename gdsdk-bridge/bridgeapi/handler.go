@@ -129,13 +129,46 @@ func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
 			case <-ctx.Done():
 				return
 			}
+			prev := a
 			if a, changed, err = h.b.Allocation(ctx); err != nil {
 				writeBackendError(w, err)
 				return
 			}
+			if a.Version != after && a.State == prev.State && a.Room == prev.Room {
+				// Only the player lists changed. When a lobby fills, seats change hundreds of
+				// times a second and every answer carries the whole lists: gather what changes
+				// within listCoalesce into one answer. State and room changes answer at once.
+				if a, err = h.coalesce(ctx, a, timer.C); err != nil {
+					writeBackendError(w, err)
+					return
+				}
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// listCoalesce is how long a long poll whose allocation changed only in its player lists waits
+// for more changes before it answers (less if its own wait ends first). A state or room change
+// within that time is answered with the rest, at most listCoalesce late. A variable for tests.
+var listCoalesce = 50 * time.Millisecond
+
+// coalesce waits listCoalesce (or until waitEnd) and returns the allocation then, or a if
+// reading it fails.
+func (h *handler) coalesce(ctx context.Context, a Allocation, waitEnd <-chan time.Time) (Allocation, error) {
+	t := time.NewTimer(listCoalesce)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-waitEnd:
+	case <-ctx.Done():
+		return a, ctx.Err()
+	}
+	next, _, err := h.b.Allocation(ctx)
+	if err != nil {
+		return a, err
+	}
+	return next, nil
 }
 
 // parseWait reads a wait in seconds, capped at MaxWait. The cap is applied before converting

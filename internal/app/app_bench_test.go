@@ -164,3 +164,41 @@ func BenchmarkJoinParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkJoinFreshToken is BenchmarkJoin where every join brings a token not seen before, as
+// when a lobby fills: the verified-token cache cannot help, so the signature is checked. The
+// tokens are minted in advance (outside the timer) for the same 64 players, so the room never
+// fills; each has its own jti, so no two are alike.
+func BenchmarkJoinFreshToken(b *testing.B) {
+	a := startApp(b)
+	var creator tokenResp
+	call(b, a, http.MethodPost, "/request_token", "", `{}`, &creator)
+	var room joinResp
+	call(b, a, http.MethodPost, "/join", creator.Token, `{"game":"example"}`, &room)
+	body := `{"game":"example","room":"` + room.Room + `"}`
+	const batch = 2048
+	tokens := make([]string, 0, batch)
+	mint := func() {
+		tokens = tokens[:0]
+		for i := range batch {
+			t, _, err := a.Tokens.Issue("bench-player-"+strconv.Itoa(i%64), "p")
+			if err != nil {
+				b.Fatal(err)
+			}
+			tokens = append(tokens, t)
+		}
+	}
+	mint()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(tokens) {
+			b.StopTimer()
+			mint()
+			i = 0
+			b.StartTimer()
+		}
+		call(b, a, http.MethodPost, "/join", tokens[i], body, nil)
+		i++
+	}
+}

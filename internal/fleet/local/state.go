@@ -78,8 +78,10 @@ type server struct {
 	readyAt     time.Time // zero until the first Ready
 	allocatedAt time.Time
 	heartbeatAt time.Time
-	shutdownAt  time.Time // when it called /shutdown (or was told to stop)
-	seats       []*seat   // in the order they were taken
+	shutdownAt  time.Time        // when it called /shutdown (or was told to stop)
+	seats       []*seat          // in the order they were taken
+	seatIndex   map[string]*seat // seats by player: a join into a full lobby is O(1)
+	nConnected  int              // seats whose player is connected
 
 	version uint64
 	changed chan struct{} // closed at the next change of the allocation
@@ -143,11 +145,7 @@ func (st *state) publish(game string) {
 		if s.state == StateAllocated {
 			rooms++
 		}
-		for _, se := range s.seats {
-			if se.connected {
-				players++
-			}
-		}
+		players += s.nConnected
 	}
 	for _, state := range allStates {
 		st.m.GameServers.WithLabelValues(game, state).Set(float64(counts[state]))
@@ -176,23 +174,35 @@ func (st *state) setStateLocked(s *server, to string) {
 	st.publish(s.game)
 }
 
-func (s *server) seatOf(player string) *seat {
-	for _, se := range s.seats {
-		if se.player == player {
-			return se
-		}
+func (s *server) seatOf(player string) *seat { return s.seatIndex[player] }
+
+func (s *server) connectedCount() int { return s.nConnected }
+
+// addSeat gives player a seat (connected or reserved).
+func (s *server) addSeat(se *seat) {
+	if s.seatIndex == nil {
+		s.seatIndex = make(map[string]*seat)
 	}
-	return nil
+	s.seats = append(s.seats, se)
+	s.seatIndex[se.player] = se
+	if se.connected {
+		s.nConnected++
+	}
 }
 
-func (s *server) connectedCount() int {
-	n := 0
-	for _, se := range s.seats {
-		if se.connected {
-			n++
-		}
+// clearSeats frees every seat (a new room).
+func (s *server) clearSeats() {
+	s.seats = s.seats[:0]
+	clear(s.seatIndex)
+	s.nConnected = 0
+}
+
+// forgetSeat drops se from the index and the count; the caller removes it from s.seats.
+func (s *server) forgetSeat(se *seat) {
+	delete(s.seatIndex, se.player)
+	if se.connected {
+		s.nConnected--
 	}
-	return n
 }
 
 func (s *server) matchServer() match.Server {
@@ -212,7 +222,7 @@ func (st *state) reserveLocked(s *server, player string) error {
 	if len(s.seats) >= s.maxPlayers {
 		return match.ErrRoomFull
 	}
-	s.seats = append(s.seats, &seat{player: player, deadline: deadline})
+	s.addSeat(&seat{player: player, deadline: deadline})
 	s.changedLocked()
 	return nil
 }
@@ -240,7 +250,7 @@ func (st *state) create(game, room string, public bool, player string) (match.Se
 		return match.Server{}, fmt.Errorf("create room %s of %s: %w", room, game, match.ErrNoCapacity)
 	}
 	pick.room, pick.public, pick.allocatedAt = room, public, st.clk.Now()
-	pick.seats = pick.seats[:0]
+	pick.clearSeats()
 	st.rooms[room] = pick
 	st.setStateLocked(pick, StateAllocated) // also bumps the version
 	_ = st.reserveLocked(pick, player)      // an empty room always has a seat (MaxPlayers >= 1)
@@ -405,10 +415,11 @@ func (st *state) playerConnected(s *server, player string) error {
 		return nil
 	case se != nil:
 		se.connected, se.deadline = true, time.Time{}
+		s.nConnected++
 	case len(s.seats) >= s.maxPlayers:
 		return fmt.Errorf("player connected to room %s: %w", s.room, bridgeapi.ErrRoomFull)
 	default:
-		s.seats = append(s.seats, &seat{player: player, connected: true})
+		s.addSeat(&seat{player: player, connected: true})
 	}
 	s.changedLocked()
 	st.publish(s.game)
@@ -419,10 +430,12 @@ func (st *state) playerConnected(s *server, player string) error {
 func (st *state) playerDisconnected(s *server, player string) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	i := slices.IndexFunc(s.seats, func(se *seat) bool { return se.player == player })
-	if i < 0 {
+	se := s.seatOf(player)
+	if se == nil {
 		return nil
 	}
+	s.forgetSeat(se)
+	i := slices.Index(s.seats, se)
 	s.seats = slices.Delete(s.seats, i, i+1)
 	s.changedLocked()
 	st.publish(s.game)
@@ -577,6 +590,7 @@ func (st *state) expireSeatsLocked(s *server, now time.Time) bool {
 	n := len(s.seats)
 	s.seats = slices.DeleteFunc(s.seats, func(se *seat) bool {
 		if !se.connected && now.After(se.deadline) {
+			s.forgetSeat(se)
 			st.log.Info("seat released: player did not connect", "game", s.game, "gameserver", s.name,
 				"room", s.room, "player", se.player)
 			return true
