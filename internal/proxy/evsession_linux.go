@@ -13,13 +13,14 @@ import (
 // evSession is a session relayed by an event loop. Everything in it belongs to the loop's
 // goroutine.
 type evSession struct {
-	s        *session
-	lp       *loop
-	legs     [2]evLeg // client, server
-	bucket   bucket
-	idx      int // in lp.sessions
-	nextPing int64
-	ending   bool // set once, by finish: data is dropped from then on
+	s       *session
+	lp      *loop
+	legs    [2]evLeg // client, server
+	bucket  bucket
+	idx     int  // in lp.sessions
+	slot    int  // in lp.wheel
+	slotIdx int  // in lp.wheel[slot]
+	ending  bool // set once, by finish: data is dropped from then on
 
 	c2sMsgs, c2sBytes, s2cMsgs, s2cBytes uint64 // not yet added to the metrics
 }
@@ -115,7 +116,7 @@ func (lp *loop) add(es *evSession, attachErr error) {
 	p, s, now := lp.p, es.s, lp.now
 	es.idx = len(lp.sessions)
 	lp.sessions = append(lp.sessions, es)
-	es.nextPing = now + int64(p.cfg.PingInterval)
+	lp.joinWheel(es)
 	if p.cfg.MaxMessagesPerSecond > 0 {
 		es.bucket = newBucket(p.cfg.MaxMessagesPerSecond, now)
 		es.legs[0].limit = &es.bucket
@@ -178,7 +179,8 @@ func (es *evSession) flush() {
 	}
 }
 
-// ping sends both legs a ping (every PingInterval) and publishes the counters.
+// ping sends both legs a ping (every PingInterval, from the loop's wheel) and publishes the
+// counters.
 func (es *evSession) ping() {
 	for i := range es.legs {
 		l := &es.legs[i]
@@ -190,7 +192,6 @@ func (es *evSession) ping() {
 		}
 	}
 	es.flush()
-	es.nextPing = es.lp.now + int64(es.lp.p.cfg.PingInterval)
 }
 
 // finish starts the end of the session because of ev on leg from (nil for Shutdown): the other

@@ -3,12 +3,14 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -117,6 +119,15 @@ type loop struct {
 	tick      int64
 	stopping  bool
 
+	// Keepalive pings go round a wheel of PingInterval: each session sits in one slot, at a
+	// random phase, and a slot's sessions are pinged when the wheel passes it. Sessions that
+	// connected together (a lobby) are so pinged spread over the interval, not in one burst
+	// that would hold up the relay.
+	wheel     [][]*evSession
+	wheelTick int64
+	wheelPos  int
+	nextWheel int64
+
 	load atomic.Int32 // sessions given to the loop and not yet ended (for pick)
 
 	mu     sync.Mutex
@@ -141,14 +152,24 @@ func newLoop(p *Proxy) (*loop, error) {
 		_ = unix.Close(epfd)
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
+	slots := max(int(min(p.cfg.PingInterval/wheelResolution, maxWheelSlots)), 1)
 	return &loop{
-		p:    p,
-		epfd: epfd,
-		evfd: evfd,
-		buf:  make([]byte, max(p.cfg.ReadBufferSize, loopBufferSize)),
-		tick: p.slack,
+		p:         p,
+		epfd:      epfd,
+		evfd:      evfd,
+		buf:       make([]byte, max(p.cfg.ReadBufferSize, loopBufferSize)),
+		tick:      p.slack,
+		wheel:     make([][]*evSession, slots),
+		wheelTick: int64(p.cfg.PingInterval) / int64(slots), // slots × wheelTick ≤ PingInterval
 	}, nil
 }
+
+// The ping wheel turns one slot per wheelResolution (or per PingInterval/maxWheelSlots when
+// that is longer).
+const (
+	wheelResolution = 10 * time.Millisecond
+	maxWheelSlots   = 2048
+)
 
 // loopBufferSize is the least size of a loop's shared read buffer: one read takes several
 // frames from a busy socket.
@@ -178,8 +199,9 @@ func (lp *loop) run() {
 	events := make([]unix.EpollEvent, 128)
 	lp.now = lp.p.clock.fresh()
 	lp.nextSweep = lp.now + lp.tick
+	lp.nextWheel = lp.now + lp.wheelTick
 	for !lp.stopping || len(lp.sessions) > 0 {
-		wait := int((lp.nextSweep - lp.now + 999_999) / 1_000_000) // ms, rounded up
+		wait := int((min(lp.nextSweep, lp.nextWheel) - lp.now + 999_999) / 1_000_000) // ms, rounded up
 		n, err := unix.EpollWait(lp.epfd, events, max(wait, 0))
 		lp.now = lp.p.clock.fresh()
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -207,6 +229,14 @@ func (lp *loop) run() {
 		}
 		if tasks {
 			lp.runTasks()
+		}
+		for turns := 0; lp.now >= lp.nextWheel; turns++ {
+			if turns == len(lp.wheel) { // far behind (a stalled machine): ping each once
+				lp.nextWheel = lp.now + lp.wheelTick
+				break
+			}
+			lp.turnWheel()
+			lp.nextWheel += lp.wheelTick
 		}
 		if lp.now >= lp.nextSweep {
 			lp.sweep()
@@ -259,8 +289,37 @@ func (lp *loop) reap() {
 		lp.sessions[last] = nil
 		lp.sessions = lp.sessions[:last]
 		lp.load.Add(-1)
+		lp.leaveWheel(es)
 		es.end()
 	}
+}
+
+// joinWheel puts es in a random slot of the ping wheel: its first ping comes within
+// PingInterval, the next ones every PingInterval.
+func (lp *loop) joinWheel(es *evSession) {
+	es.slot = rand.IntN(len(lp.wheel))
+	es.slotIdx = len(lp.wheel[es.slot])
+	lp.wheel[es.slot] = append(lp.wheel[es.slot], es)
+}
+
+func (lp *loop) leaveWheel(es *evSession) {
+	slot := lp.wheel[es.slot]
+	last := len(slot) - 1
+	slot[es.slotIdx] = slot[last]
+	slot[es.slotIdx].slotIdx = es.slotIdx
+	slot[last] = nil
+	lp.wheel[es.slot] = slot[:last]
+}
+
+// turnWheel pings the sessions of the current slot and moves on.
+func (lp *loop) turnWheel() {
+	for _, es := range lp.wheel[lp.wheelPos] {
+		if !es.ending {
+			es.ping()
+		}
+	}
+	lp.drainPending()
+	lp.wheelPos = (lp.wheelPos + 1) % len(lp.wheel)
 }
 
 // register adds l's socket to the epoll instance: readable, writable and peer-closed events,
@@ -278,8 +337,8 @@ func (lp *loop) register(l *evLeg) error {
 }
 
 // sweep runs the timers of every session: close deadlines, write timeouts (a peer that does not
-// read), read timeouts (a peer that sends nothing, not even a pong) and keepalive pings. It
-// runs every tick (the deadline slack), so a timeout fires up to a tick late.
+// read) and read timeouts (a peer that sends nothing, not even a pong). It runs every tick (the
+// deadline slack), so a timeout fires up to a tick late.
 func (lp *loop) sweep() {
 	now := lp.now
 	p := lp.p
@@ -295,9 +354,6 @@ func (lp *loop) sweep() {
 			case l.rd == rdOpen && !l.paused && now-l.lastRead >= p.idle:
 				l.stop(os.ErrDeadlineExceeded)
 			}
-		}
-		if !es.ending && now >= es.nextPing {
-			es.ping()
 		}
 		lp.drainPending()
 	}
