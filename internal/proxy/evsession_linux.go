@@ -734,8 +734,11 @@ func (l *evLeg) closeNow() {
 	l.closed, l.wclosed, l.paused = true, true, false
 	if l.fd < len(lp.legs) && lp.legs[l.fd] == l {
 		lp.legs[l.fd] = nil
+		// Closing alone would not take the socket out of the epoll instance while a process
+		// being forked (a game server starting) still holds a copy of the descriptor.
+		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, l.fd, nil)
 	}
-	_ = unix.Close(l.fd) // also takes it out of the epoll instance
+	_ = unix.Close(l.fd)
 	l.fd = -1
 	if l.peer.closed {
 		lp.ended = append(lp.ended, l.es)

@@ -33,7 +33,8 @@ type Upstream struct {
 // Close closes the connection to the game server, with close 1001 "client did not connect".
 // Call it when the player will not be upgraded after all. It is safe to call more than once;
 // Upgrade calls it itself when the upgrade fails. Once a session relays the connection, the
-// session closes it, and calling Close ends the session as if the game server had gone.
+// session owns it: with the event-loop relay Close then does nothing; with the goroutine relay
+// it ends the session as if the game server had gone.
 func (u *Upstream) Close() error {
 	var err error
 	u.once.Do(func() {
