@@ -99,7 +99,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 
-	pcfg := proxy.Config{MaxMessageBytes: cfg.MaxMessageBytes, PingInterval: cfg.PingInterval, MaxMessagesPerSecond: cfg.MaxMessageRate, Relay: cfg.Relay}
+	pcfg := proxy.Config{MaxMessageBytes: cfg.MaxMessageBytes, PingInterval: cfg.PingInterval, MaxMessagesPerSecond: cfg.MaxMessageRate, Relay: cfg.Relay, Loops: cfg.RelayLoops}
 	pcfg.SetDefaults()
 	if err := pcfg.Validate(); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)

@@ -52,6 +52,7 @@ type Config struct {
 	PingInterval    time.Duration
 	MaxMessageRate  int    // messages per second per client connection; 0 = unlimited
 	Relay           string // relay engine: "" (the platform's default), "eventloop" or "goroutines"
+	RelayLoops      int    // event loops; 0 = GOMAXPROCS-1, at least 1
 
 	TokenRate      int // requests per minute per client IP on /request_token
 	JoinRate       int // requests per minute per client IP, and per player, on /join
@@ -180,6 +181,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.MaxMessageBytes, "max-message-bytes", c.MaxMessageBytes, "largest WebSocket message relayed (bigger: close 1009)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "WebSocket keepalive ping interval")
 	fs.IntVar(&c.MaxMessageRate, "max-message-rate", c.MaxMessageRate, "messages per second a client may send (burst 2x; more: close 1008); 0 = unlimited")
+	fs.IntVar(&c.RelayLoops, "relay-loops", c.RelayLoops, "event loops of the eventloop relay; 0 = one fewer than GOMAXPROCS (at least 1), leaving a CPU for the API")
 	fs.StringVar(&c.Relay, "relay", c.Relay, "relay engine: eventloop (Linux: a few epoll loops, no goroutine per player) or goroutines (two per player); empty = eventloop on Linux, goroutines elsewhere")
 	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "requests per minute per client IP on /request_token")
 	fs.IntVar(&c.JoinRate, "join-rate", c.JoinRate, "requests per minute on /join, per client IP and per player")
@@ -363,6 +365,7 @@ func (c Config) Validate() error {
 	check(c.MaxMessageBytes >= 128 && c.MaxMessageBytes <= 16<<20, "--max-message-bytes must be 128 to 16777216, got %d", c.MaxMessageBytes)
 	check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, "--ping-interval must be 1s to 10m, got %s", c.PingInterval)
 	check(c.MaxMessageRate >= 0, "--max-message-rate must be >= 0")
+	check(c.RelayLoops >= 0 && c.RelayLoops <= 1024, "--relay-loops must be 0 (default) to 1024, got %d", c.RelayLoops)
 	check(c.Relay == "" || c.Relay == "eventloop" || c.Relay == "goroutines",
 		"--relay must be eventloop or goroutines (or empty for the platform's default), got %q", c.Relay)
 	check(c.TokenRate >= 1, "--token-rate must be at least 1 per minute")

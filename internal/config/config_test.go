@@ -72,6 +72,7 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{[]string{"--token-cache-size=-2"}, "--token-cache-size"},
 		{[]string{"--token-cache-size=1048577"}, "--token-cache-size"},
 		{[]string{"--relay=threads"}, "--relay"},
+		{[]string{"--relay-loops=-1"}, "--relay-loops"},
 		{[]string{"stray"}, "unexpected arguments"},
 	}
 	for _, tt := range tests {

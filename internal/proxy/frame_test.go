@@ -174,6 +174,7 @@ func TestConfig(t *testing.T) {
 		{"negative ping", func(c *Config) { c.PingInterval = -time.Second }},
 		{"negative size", func(c *Config) { c.MaxMessageBytes = -1 }},
 		{"unknown relay", func(c *Config) { c.Relay = "threads" }},
+		{"negative loops", func(c *Config) { c.Loops = -1 }},
 	}
 	for _, tt := range tests {
 		c := want

@@ -19,8 +19,16 @@ import (
 // eventLoopSupported: RelayEventLoop is available (epoll).
 const eventLoopSupported = true
 
-// loopSet runs the event loops, one per CPU (GOMAXPROCS), while sessions or upgrades exist: the
-// first reserve starts them, the last release stops them, so an idle proxy runs no goroutine.
+// DefaultLoops is the number of event loops when Config.Loops is 0: one fewer than GOMAXPROCS,
+// at least one. The spare P matters: while every P's thread is blocked in epoll_wait, the
+// runtime's sysmon takes the Ps back after 20 µs and wakes other threads to run them, and that
+// hand-off churn cost a quarter of the relay's CPU in measurements (see docs/performance.md);
+// with one P idle the runtime leaves a blocked loop's P alone, and the spare P runs the API,
+// the fleet and the garbage collector.
+func DefaultLoops() int { return max(runtime.GOMAXPROCS(0)-1, 1) }
+
+// loopSet runs the event loops (Config.Loops) while sessions or upgrades exist: the first
+// reserve starts them, the last release stops them, so an idle proxy runs no goroutine.
 type loopSet struct {
 	mu    sync.Mutex
 	users int
@@ -36,7 +44,10 @@ func (ls *loopSet) acquire(p *Proxy) {
 	if ls.users > 1 {
 		return
 	}
-	n := runtime.GOMAXPROCS(0)
+	n := p.cfg.Loops
+	if n == 0 {
+		n = DefaultLoops()
+	}
 	for range n {
 		lp, err := newLoop(p)
 		if err != nil {

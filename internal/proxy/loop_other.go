@@ -20,3 +20,6 @@ func (*loop) abortAll()               {}
 func (*session) runOnLoop(error) bool { return false }
 
 const loopBufferSize = 16 << 10
+
+// DefaultLoops is the number of event loops when Config.Loops is 0 (none without epoll).
+func DefaultLoops() int { return 0 }

@@ -93,6 +93,9 @@ type Config struct {
 	WriteBufferSize int
 	// Relay is the relay engine: RelayEventLoop (default on Linux) or RelayGoroutines.
 	Relay string
+	// Loops is the number of event loops (RelayEventLoop). 0 means DefaultLoops(): one fewer
+	// than GOMAXPROCS, at least one.
+	Loops int
 }
 
 // SetDefaults fills zero fields with their defaults. It leaves MaxMessagesPerSecond alone:
@@ -140,6 +143,7 @@ func (c Config) Validate() error {
 		"MaxMessagesPerSecond must be 0 (unlimited) to 1000000, got %d", c.MaxMessagesPerSecond)
 	check(c.ReadBufferSize >= minBufferSize && c.ReadBufferSize <= 1<<20, "ReadBufferSize must be %d to 1 MiB, got %d", minBufferSize, c.ReadBufferSize)
 	check(c.WriteBufferSize >= minBufferSize && c.WriteBufferSize <= 1<<20, "WriteBufferSize must be %d to 1 MiB, got %d", minBufferSize, c.WriteBufferSize)
+	check(c.Loops >= 0 && c.Loops <= 1024, "Loops must be 0 (default) to 1024, got %d", c.Loops)
 	switch c.Relay {
 	case RelayGoroutines:
 	case RelayEventLoop:
