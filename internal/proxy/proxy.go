@@ -2,18 +2,19 @@
 //
 // A session has two legs: the player's connection, which Usher accepts (Upgrade, Usher is the
 // WebSocket server), and the game server's, which Usher dials (Dial, Usher is the WebSocket
-// client). Each leg is read by its own goroutine, which validates the frames it reads and writes
-// every complete message to the other leg, so a slow reader on one session never stalls another.
+// client). The handshakes use fasthttp/websocket's FastHTTPUpgrader (player) and a small client
+// handshake (game server); after them the relay speaks RFC 6455 framing itself, because the hot
+// path must not allocate per message and an idle session must not hold I/O buffers. A
+// single-frame message that fits the read buffer is unmasked, checked and re-framed in place;
+// larger or fragmented messages are assembled in pooled buffers.
 //
-// The handshakes use fasthttp/websocket's FastHTTPUpgrader (player) and a small client
-// handshake (game server); after them the relay speaks RFC 6455 framing itself, because the
-// hot path must not allocate per message and an idle session must not hold I/O buffers: a leg
-// waits for its socket to become readable without a buffer and takes one from a pool only while
-// bytes are in flight. A single-frame message that fits the read buffer is unmasked, checked and
-// re-framed in place; larger or fragmented messages are assembled in pooled buffers. On Unix a
-// leg's reader stays inside one syscall.RawConn.Read call while such messages keep coming, so a
-// relayed frame costs one read and one write: after a short read it waits for the poller instead
-// of reading again only to get EAGAIN (see relayer.step).
+// Two engines relay the frames (Config.Relay). RelayEventLoop (Linux, the default there) hands
+// both sockets to one of a few event loops (loop_linux.go, evsession_linux.go): a goroutine that
+// owns an epoll instance and reads, writes, times and closes the sockets of many sessions, with
+// no goroutine per session. RelayGoroutines (session.go, leg.go) reads each leg on a goroutine
+// of its own and writes every complete message to the other leg; on Unix a leg's reader stays
+// inside one syscall.RawConn.Read call while messages keep coming (see relayer.step). Both keep
+// the same limits, close codes and close handshakes, and pass the same tests.
 package proxy
 
 import (
@@ -44,7 +45,7 @@ const (
 	DefaultCloseGrace       = 2 * time.Second
 	DefaultReadBufferSize   = 4 << 10
 	DefaultWriteBufferSize  = 4 << 10
-	// RelayEventLoop runs every session on a few event loops (one per CPU), each owning an epoll
+	// RelayEventLoop runs every session on a few event loops (Config.Loops), each owning an epoll
 	// instance and the sockets of many sessions: no goroutine per session once both handshakes
 	// are done. Linux only; the default there.
 	RelayEventLoop = "eventloop"

@@ -67,7 +67,7 @@ func TestBackpressureLosesNothing(t *testing.T) {
 }
 
 // TestEventLoopHoldsNoGoroutinePerSession checks the point of the event loop: relayed sessions
-// cost no goroutine of their own, only the loops (one per CPU) and the coarse clock.
+// cost no goroutine of their own, only the loops (at most GOMAXPROCS) and the coarse clock.
 func TestEventLoopHoldsNoGoroutinePerSession(t *testing.T) {
 	cfg := testConfig()
 	cfg.SetDefaults()
