@@ -28,8 +28,11 @@ type Cycle struct {
 	RSSConnected        int64   `json:"rss_connected_bytes"`
 	GoroutinesConnected float64 `json:"goroutines_connected"`
 	RSSIdle             int64   `json:"rss_idle_bytes"` // after everyone left
-	GoroutinesIdle      float64 `json:"goroutines_idle"`
-	Unexpected          uint64  `json:"unexpected_closes"`
+	// RSSSettled is RSS after that, once a full collection has returned free memory to the OS
+	// (debug.FreeOSMemory through the bench's control listener): what Usher still holds.
+	RSSSettled     int64   `json:"rss_settled_bytes"`
+	GoroutinesIdle float64 `json:"goroutines_idle"`
+	Unexpected     uint64  `json:"unexpected_closes"`
 }
 
 // CyclesResult sums the cycles up: growth is the largest value of cycles 2… over cycle 1's, and
@@ -41,6 +44,7 @@ type CyclesResult struct {
 	GoroutinesEnd         float64 `json:"goroutines_end"`
 	RSSConnectedGrowthPct float64 `json:"rss_connected_growth_pct"`
 	RSSIdleGrowthPct      float64 `json:"rss_idle_growth_pct"`
+	RSSSettledGrowthPct   float64 `json:"rss_settled_growth_pct"`
 }
 
 // HoldResult is the long hold of every player.
@@ -177,19 +181,26 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 				cr.GoroutinesBase = cy.GoroutinesIdle
 			}
 			cy.RSSIdle = usher.rss()
+			if err := u.collect(ctx); err == nil {
+				cy.RSSSettled = usher.rss()
+			}
 			cr.Cycles = append(cr.Cycles, cy)
 			log.Info("soak cycle", "cycle", c+1, "connected", cy.Connected, "connects_per_s", int(cy.ConnectsPerSecond),
-				"rss_connected_mb", cy.RSSConnected>>20, "rss_idle_mb", cy.RSSIdle>>20, "goroutines_idle", cy.GoroutinesIdle)
+				"rss_connected_mb", cy.RSSConnected>>20, "rss_idle_mb", cy.RSSIdle>>20, "rss_settled_mb", cy.RSSSettled>>20,
+				"goroutines_idle", cy.GoroutinesIdle)
 		}
 		if len(cr.Cycles) > 0 {
 			first := cr.Cycles[0]
-			var maxC, maxI int64
+			var maxC, maxI, maxS int64
 			for _, cy := range cr.Cycles[1:] {
-				maxC, maxI = max(maxC, cy.RSSConnected), max(maxI, cy.RSSIdle)
+				maxC, maxI, maxS = max(maxC, cy.RSSConnected), max(maxI, cy.RSSIdle), max(maxS, cy.RSSSettled)
 			}
 			if len(cr.Cycles) > 1 {
 				cr.RSSConnectedGrowthPct = round3(100 * (float64(maxC)/float64(first.RSSConnected) - 1))
 				cr.RSSIdleGrowthPct = round3(100 * (float64(maxI)/float64(first.RSSIdle) - 1))
+				if first.RSSSettled > 0 {
+					cr.RSSSettledGrowthPct = round3(100 * (float64(maxS)/float64(first.RSSSettled) - 1))
+				}
 			}
 			cr.GoroutinesEnd = cr.Cycles[len(cr.Cycles)-1].GoroutinesIdle
 		}

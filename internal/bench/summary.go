@@ -352,7 +352,8 @@ func evaluate(rep *Report) []Target {
 			c := s.Cycles
 			add("P5", fmt.Sprintf("%d cycles of connect-all / disconnect-all (%d players)", len(c.Cycles), s.Connections),
 				"RSS within 10 %, goroutines back to baseline",
-				fmt.Sprintf("RSS connected %+.1f %%, disconnected %+.1f %%; goroutines after cycle 1 %.0f, after the last %.0f", c.RSSConnectedGrowthPct, c.RSSIdleGrowthPct, c.GoroutinesBase, c.GoroutinesEnd),
+				fmt.Sprintf("RSS connected %+.1f %%, disconnected %+.1f %% (after a GC %+.1f %%); goroutines after cycle 1 %.0f, after the last %.0f",
+					c.RSSConnectedGrowthPct, c.RSSIdleGrowthPct, c.RSSSettledGrowthPct, c.GoroutinesBase, c.GoroutinesEnd),
 				judge(c.RSSConnectedGrowthPct <= 10 && c.RSSIdleGrowthPct <= 10 && c.GoroutinesEnd <= c.GoroutinesBase+max(5, c.GoroutinesBase/100)))
 		}
 		if h := s.Hold; h != nil {
