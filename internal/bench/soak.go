@@ -171,9 +171,12 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 				RSSConnected: usher.rss(), GoroutinesConnected: goroutines()}
 			disconnectAll(gen)
 			cy.Unexpected = gen.collect().Unexpected
+			// Every cycle gets the same settling time before the goroutines are counted (idle
+			// keep-alive connections and fasthttp's idle workers go after about 10 s), so the
+			// baseline and the later cycles compare like with like.
+			sleep(ctx, 11*time.Second)
 			floor := cr.GoroutinesBase
 			if c == 0 {
-				sleep(ctx, 11*time.Second)
 				floor = 0
 			}
 			cy.GoroutinesIdle = settled(floor)
