@@ -755,28 +755,16 @@ func (l *evLeg) opError(op string, err error) error {
 // readFD and writeFD are read(2) and write(2) on a non-blocking socket, retried on EINTR. They
 // never block, so they skip the runtime's syscall bookkeeping (entersyscall/exitsyscall, which
 // hands the P over in case the call blocks): one loop makes hundreds of thousands a second.
-func readFD(fd int, b []byte) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case 0:
-			return int(n), nil
-		case unix.EINTR:
-			continue
-		}
-		return 0, e
-	}
-}
+func readFD(fd int, b []byte) (int, error) { return rawIO(unix.SYS_READ, fd, b) }
 
-func writeFD(fd int, b []byte) (int, error) {
+func writeFD(fd int, b []byte) (int, error) { return rawIO(unix.SYS_WRITE, fd, b) }
+
+func rawIO(trap uintptr, fd int, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	for {
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
 		case 0:
 			return int(n), nil
