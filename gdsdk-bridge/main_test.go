@@ -7,13 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/usher-gg/usher/agones/sdk/sdktest"
 	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/internal/testlog"
 )
 
 func TestRunRefusesPort8080(t *testing.T) {
@@ -22,23 +22,6 @@ func TestRunRefusesPort8080(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr.String(), "port 8080 belongs to the Agones SDK sidecar") {
 		t.Errorf("run --listen 127.0.0.1:8080 = %d, stderr %q; want 2 and a clear refusal", code, stderr.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestBinarySIGTERM builds the sidecar and runs it against the fake SDK gateway: after a real
@@ -52,7 +35,7 @@ func TestBinarySIGTERM(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	fake := sdktest.New(t, sdktest.DefaultGameServer())
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0")
 	cmd.Env = []string{
 		"AGONES_SDK_HTTP_PORT=" + fake.Port(),

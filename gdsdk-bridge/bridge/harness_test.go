@@ -1,7 +1,6 @@
 package bridge_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/usher-gg/usher/agones/sdk/sdktest"
 	"github.com/usher-gg/usher/gdsdk-bridge/bridge"
 	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/internal/testlog"
 )
 
 // The tests run the whole sidecar over real HTTP on both sides: the bridgeapi client (the
@@ -151,31 +151,13 @@ func (f *fakeClock) Advance(d time.Duration) {
 	}
 }
 
-// syncBuffer collects logs from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	tb   testing.TB
 	clk  *fakeClock
 	sdk  *sdktest.Server
 	app  *bridge.App
 	game *bridgeapi.Client
-	logs *syncBuffer
+	logs *testlog.Buffer
 	sigs chan os.Signal
 	done chan error // Run's result
 }
@@ -218,7 +200,7 @@ func start(tb testing.TB, s setup) *harness {
 	if s.cfg != nil {
 		s.cfg(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log, err := bridge.NewLogger(logs, "json", "debug")
 	if err != nil {
 		tb.Fatal(err)

@@ -138,7 +138,7 @@ func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
 				// Only the player lists changed. When a lobby fills, seats change hundreds of
 				// times a second and every answer carries the whole lists: gather what changes
 				// within listCoalesce into one answer. State and room changes answer at once.
-				if a, err = h.coalesce(ctx, a, timer.C); err != nil {
+				if a, err = h.coalesce(ctx, timer.C); err != nil {
 					writeBackendError(w, err)
 					return
 				}
@@ -153,22 +153,18 @@ func (h *handler) allocation(w http.ResponseWriter, r *http.Request) {
 // within that time is answered with the rest, at most listCoalesce late. A variable for tests.
 var listCoalesce = 50 * time.Millisecond
 
-// coalesce waits listCoalesce (or until waitEnd) and returns the allocation then, or a if
-// reading it fails.
-func (h *handler) coalesce(ctx context.Context, a Allocation, waitEnd <-chan time.Time) (Allocation, error) {
+// coalesce waits listCoalesce (or until waitEnd) and returns the allocation then.
+func (h *handler) coalesce(ctx context.Context, waitEnd <-chan time.Time) (Allocation, error) {
 	t := time.NewTimer(listCoalesce)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-waitEnd:
 	case <-ctx.Done():
-		return a, ctx.Err()
+		return Allocation{}, ctx.Err()
 	}
-	next, _, err := h.b.Allocation(ctx)
-	if err != nil {
-		return a, err
-	}
-	return next, nil
+	a, _, err := h.b.Allocation(ctx)
+	return a, err
 }
 
 // parseWait reads a wait in seconds, capped at MaxWait. The cap is applied before converting

@@ -282,7 +282,7 @@ func (l *evLeg) onReadable() {
 		case err == unix.EAGAIN:
 			return
 		case err != nil:
-			l.stop(l.opError("read", err))
+			l.stop(opError("read", err))
 			return
 		case n == 0:
 			l.stop(io.EOF)
@@ -542,7 +542,7 @@ func (l *evLeg) write(b []byte) error {
 			n = 0
 		case err != nil:
 			l.wclosed = true
-			return l.opError("write", err)
+			return opError("write", err)
 		}
 		if n == len(b) {
 			return nil
@@ -594,7 +594,7 @@ func (l *evLeg) flush() {
 			return
 		}
 		if err != nil {
-			l.writeFailed(l.opError("write", err))
+			l.writeFailed(opError("write", err))
 			return
 		}
 		l.outR += n
@@ -748,7 +748,7 @@ func (l *evLeg) closeNow() {
 	}
 }
 
-func (l *evLeg) opError(op string, err error) error {
+func opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Err: err}
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/proxy"
+	"github.com/usher-gg/usher/internal/testlog"
 )
 
 // relayUnderTest is the relay engine the tests run: the platform's default, or the one
@@ -72,7 +73,7 @@ type harness struct {
 	p     *proxy.Proxy
 	m     *metrics.Metrics
 	base  string // ws://127.0.0.1:port/connect
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 	app   *fiber.App
 	shut  sync.Once
 	stopp context.CancelFunc
@@ -91,7 +92,7 @@ func newHarness(tb testing.TB, cfg proxy.Config, opts ...harnessOption) *harness
 	if err := cfg.Validate(); err != nil {
 		tb.Fatalf("config: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	m := metrics.New(prometheus.NewRegistry())
 	p := proxy.New(cfg, m, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
@@ -440,24 +441,6 @@ func (rc *rawClient) expectClose(code int) {
 		}
 		return
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use (log output).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var _ = fmt.Sprintf

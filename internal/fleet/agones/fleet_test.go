@@ -1,7 +1,6 @@
 package agones
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
+	"github.com/usher-gg/usher/internal/testlog"
 )
 
 // The tests run the fleet against agonestest's fake API server: the allocation endpoint
@@ -44,7 +44,7 @@ type env struct {
 	f    *Fleet
 	clk  *clocktesting.FakeClock
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *testlog.Buffer
 	stop func() // stops the fleet (also done by cleanup)
 }
 
@@ -69,7 +69,7 @@ func (e *env) start(tb testing.TB, cfg Config) {
 		cfg.Games = testGames
 	}
 	e.reg = prometheus.NewRegistry()
-	e.logs = &syncBuffer{}
+	e.logs = &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f, err := New(cfg, e.fake.Client(), metrics.New(e.reg), e.clk, log)
 	if err != nil {
@@ -930,22 +930,4 @@ func eventually(tb testing.TB, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
