@@ -4,6 +4,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -12,6 +13,11 @@ import (
 // against the CRD schemas. Fields Agones reports as null when unset are slices, maps or
 // pointers, so null decodes to nil. Fields whose zero value the CRD would reject (a port
 // policy of "", a failureThreshold of 0) are omitted when zero.
+//
+// Every struct type below is tagged +k8s:deepcopy-gen=true, and the eight kinds also
+// +k8s:deepcopy-gen:interfaces=...runtime.Object, for zz_generated.deepcopy.go: tag a new type
+// the same way and run hack/update-codegen.sh. The types are tagged one by one, not the package
+// as a whole, so that Client gets no deep copy.
 
 // GameServerState is the state of a GameServer (status.state).
 type GameServerState string
@@ -96,6 +102,9 @@ const (
 
 // ---- GameServer (agones.dev/v1) ----
 
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // GameServer is one dedicated game server: a Pod plus its Agones state.
 type GameServer struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -105,6 +114,9 @@ type GameServer struct {
 	Status GameServerStatus `json:"status,omitzero"`
 }
 
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // GameServerList is a list of GameServers, as the API server returns it.
 type GameServerList struct {
 	metav1.TypeMeta `json:",inline"`
@@ -112,6 +124,8 @@ type GameServerList struct {
 
 	Items []GameServer `json:"items"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // GameServerSpec is the subset of a GameServer's spec Usher uses. Agones also has
 // scheduling, players (Alpha), eviction and the CRD-defaulted immutableReplicas; they are
@@ -130,6 +144,8 @@ type GameServerSpec struct {
 	Template corev1.PodTemplateSpec `json:"template"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // GameServerPort is one port of spec.ports.
 type GameServerPort struct {
 	Name       string     `json:"name,omitempty"`
@@ -141,6 +157,8 @@ type GameServerPort struct {
 	Protocol      corev1.Protocol `json:"protocol,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // Health configures health checking (spec.health). Agones defaults: 5, 3, 5.
 type Health struct {
 	Disabled            bool  `json:"disabled,omitempty"`
@@ -149,6 +167,8 @@ type Health struct {
 	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // SdkServer configures the SDK sidecar (spec.sdkServer).
 type SdkServer struct {
 	LogLevel string `json:"logLevel,omitempty"`
@@ -156,11 +176,15 @@ type SdkServer struct {
 	HTTPPort int32  `json:"httpPort,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // CounterStatus is a Counter, in spec, status or an allocation result.
 type CounterStatus struct {
 	Count    int64 `json:"count"`
 	Capacity int64 `json:"capacity"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // ListStatus is a List, in spec, status or an allocation result. Values are unique;
 // capacity is at most 1000.
@@ -168,6 +192,8 @@ type ListStatus struct {
 	Capacity int64    `json:"capacity"`
 	Values   []string `json:"values,omitempty"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // GameServerStatus is the subset of status Usher reads. Unset fields come back as null.
 type GameServerStatus struct {
@@ -182,6 +208,8 @@ type GameServerStatus struct {
 	Counters  map[string]CounterStatus `json:"counters,omitempty"`
 	Lists     map[string]ListStatus    `json:"lists,omitempty"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // GameServerStatusPort is a port as reported in status.
 type GameServerStatusPort struct {
@@ -217,6 +245,9 @@ const (
 	CounterDecrement = "Decrement"
 )
 
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // GameServerAllocation allocates a GameServer. It is create-only: the response carries the
 // outcome in status and is not stored.
 type GameServerAllocation struct {
@@ -227,6 +258,9 @@ type GameServerAllocation struct {
 	Status GameServerAllocationStatus `json:"status,omitzero"`
 }
 
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // GameServerAllocationList exists for the scheme; the API never lists allocations.
 type GameServerAllocationList struct {
 	metav1.TypeMeta `json:",inline"`
@@ -234,6 +268,8 @@ type GameServerAllocationList struct {
 
 	Items []GameServerAllocation `json:"items"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // GameServerAllocationSpec says which GameServer to allocate and what to change on it.
 type GameServerAllocationSpec struct {
@@ -250,6 +286,8 @@ type GameServerAllocationSpec struct {
 	Lists    map[string]ListAction    `json:"lists,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // GameServerSelector is a label selector plus state, counter and list filters.
 type GameServerSelector struct {
 	metav1.LabelSelector `json:",inline"`
@@ -261,6 +299,8 @@ type GameServerSelector struct {
 	Lists    map[string]ListSelector    `json:"lists,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // CounterSelector filters on a Counter. For the max fields, 0 means no limit.
 type CounterSelector struct {
 	MinCount     int64 `json:"minCount"`
@@ -268,6 +308,8 @@ type CounterSelector struct {
 	MinAvailable int64 `json:"minAvailable"`
 	MaxAvailable int64 `json:"maxAvailable"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // ListSelector filters on a List. MaxAvailable 0 means no limit; ContainsValue "" means
 // any.
@@ -277,6 +319,8 @@ type ListSelector struct {
 	MaxAvailable  int64  `json:"maxAvailable"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // Priority orders the search by a Counter or List.
 type Priority struct {
 	Type  string `json:"type"`
@@ -284,11 +328,15 @@ type Priority struct {
 	Order string `json:"order,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // MetaPatch is what an allocation adds to the GameServer's metadata. It is not ObjectMeta.
 type MetaPatch struct {
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // CounterAction changes a Counter at allocation; the result is clamped to [0, capacity]
 // silently.
@@ -298,6 +346,8 @@ type CounterAction struct {
 	Capacity *int64 `json:"capacity,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // ListAction changes a List at allocation. Values past capacity are dropped silently, so
 // check the result.
 type ListAction struct {
@@ -305,6 +355,8 @@ type ListAction struct {
 	DeleteValues []string `json:"deleteValues,omitempty"`
 	Capacity     *int64   `json:"capacity,omitempty"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // GameServerAllocationStatus is the outcome. GameServerName and Source are always present
 // ("" unless Allocated); the rest only for Allocated.
@@ -323,6 +375,8 @@ type GameServerAllocationStatus struct {
 	Lists    map[string]ListStatus    `json:"lists,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // GameServerMetadata is the labels and annotations of an allocated GameServer.
 type GameServerMetadata struct {
 	Labels      map[string]string `json:"labels,omitempty"`
@@ -330,6 +384,9 @@ type GameServerMetadata struct {
 }
 
 // ---- Fleet (agones.dev/v1) ----
+
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // Fleet keeps a number of GameServers from one template.
 type Fleet struct {
@@ -340,6 +397,9 @@ type Fleet struct {
 	Status FleetStatus `json:"status,omitzero"`
 }
 
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // FleetList is a list of Fleets.
 type FleetList struct {
 	metav1.TypeMeta `json:",inline"`
@@ -347,6 +407,8 @@ type FleetList struct {
 
 	Items []Fleet `json:"items"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // FleetSpec is a Fleet's spec. A FleetAutoscaler owns Replicas when there is one.
 type FleetSpec struct {
@@ -358,11 +420,15 @@ type FleetSpec struct {
 	Priorities []Priority `json:"priorities,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // GameServerTemplateSpec is the GameServer template of a Fleet.
 type GameServerTemplateSpec struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 	Spec              GameServerSpec `json:"spec"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // FleetStatus is a Fleet's status.
 type FleetStatus struct {
@@ -374,6 +440,8 @@ type FleetStatus struct {
 	Lists             map[string]AggregatedListStatus    `json:"lists,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // AggregatedCounterStatus sums a Counter over a Fleet's GameServers.
 type AggregatedCounterStatus struct {
 	AllocatedCount    int64 `json:"allocatedCount"`
@@ -381,6 +449,8 @@ type AggregatedCounterStatus struct {
 	Count             int64 `json:"count"`
 	Capacity          int64 `json:"capacity"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // AggregatedListStatus sums a List over a Fleet's GameServers.
 type AggregatedListStatus struct {
@@ -398,6 +468,9 @@ const (
 	FleetAutoscalerSyncFixed    = "FixedInterval"
 )
 
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // FleetAutoscaler scales a Fleet in the same namespace.
 type FleetAutoscaler struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -407,6 +480,9 @@ type FleetAutoscaler struct {
 	Status FleetAutoscalerStatus `json:"status,omitzero"`
 }
 
+// +k8s:deepcopy-gen=true
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
 // FleetAutoscalerList is a list of FleetAutoscalers.
 type FleetAutoscalerList struct {
 	metav1.TypeMeta `json:",inline"`
@@ -414,6 +490,8 @@ type FleetAutoscalerList struct {
 
 	Items []FleetAutoscaler `json:"items"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // FleetAutoscalerSpec names the Fleet and the policy.
 type FleetAutoscalerSpec struct {
@@ -423,11 +501,15 @@ type FleetAutoscalerSpec struct {
 	Sync *FleetAutoscalerSync `json:"sync,omitempty"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // FleetAutoscalerPolicy is the scaling policy; Usher uses Buffer.
 type FleetAutoscalerPolicy struct {
 	Type   string        `json:"type"`
 	Buffer *BufferPolicy `json:"buffer,omitempty"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // BufferPolicy keeps BufferSize non-Allocated GameServers (a number or "N%").
 type BufferPolicy struct {
@@ -436,16 +518,22 @@ type BufferPolicy struct {
 	BufferSize  intstr.IntOrString `json:"bufferSize"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // FleetAutoscalerSync says how often the autoscaler runs.
 type FleetAutoscalerSync struct {
 	Type          string            `json:"type"`
 	FixedInterval FixedIntervalSync `json:"fixedInterval"`
 }
 
+// +k8s:deepcopy-gen=true
+
 // FixedIntervalSync is the period of a FixedInterval sync.
 type FixedIntervalSync struct {
 	Seconds int32 `json:"seconds"`
 }
+
+// +k8s:deepcopy-gen=true
 
 // FleetAutoscalerStatus is a FleetAutoscaler's status.
 type FleetAutoscalerStatus struct {
@@ -455,3 +543,16 @@ type FleetAutoscalerStatus struct {
 	AbleToScale     bool         `json:"ableToScale"`
 	ScalingLimited  bool         `json:"scalingLimited"`
 }
+
+// Compile-time checks that every type the scheme holds is a runtime.Object (DeepCopyObject comes
+// from the +k8s:deepcopy-gen:interfaces tags).
+var (
+	_ runtime.Object = (*GameServer)(nil)
+	_ runtime.Object = (*GameServerList)(nil)
+	_ runtime.Object = (*GameServerAllocation)(nil)
+	_ runtime.Object = (*GameServerAllocationList)(nil)
+	_ runtime.Object = (*Fleet)(nil)
+	_ runtime.Object = (*FleetList)(nil)
+	_ runtime.Object = (*FleetAutoscaler)(nil)
+	_ runtime.Object = (*FleetAutoscalerList)(nil)
+)
