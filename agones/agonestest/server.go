@@ -8,7 +8,9 @@
 //     patch, agones.dev/last-allocated, counter and list actions with silent clamping and
 //     dropping past capacity, 201 for Allocated, UnAllocated and Contention, 422 with a
 //     metav1.Status for invalid allocations, 500 in plain text for a missing Content-Type
-//     or an undecodable body;
+//     or an undecodable body; requests are served the way Agones' allocator serves them,
+//     in batches against a cache a chosen GameServer leaves until its update is seen
+//     (allocator.go says what is modelled and where it comes from);
 //   - GameServer list, watch and get (GET /apis/agones.dev/v1/[namespaces/{ns}/]gameservers),
 //     with resource versions, label selectors and watch timeouts, serving objects the way
 //     the API server does (CRD-defaulted immutableReplicas, null for unset status fields),
@@ -66,6 +68,13 @@ type Server struct {
 	stale       int       // the next n valid allocations ignore counter and list filters
 	failures    []failure // the next allocations fail like this
 	requests    []agones.GameServerAllocation
+
+	// The allocator (allocator.go): its cache of Ready and Allocated GameServers, the
+	// pending requests, and its batch window.
+	cache     map[string]*agones.GameServer // by namespace/name
+	pending   chan *allocRequest
+	batchWait time.Duration
+	batches   int
 }
 
 type event struct {
@@ -89,7 +98,11 @@ func NewServer(tb testing.TB) *Server {
 		gameServers: map[string]*agones.GameServer{},
 		changed:     make(chan struct{}),
 		closed:      make(chan struct{}),
+		cache:       map[string]*agones.GameServer{},
+		pending:     make(chan *allocRequest, maxBatchQueue),
+		batchWait:   DefaultBatchWait,
 	}
+	go s.allocator()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/apis/allocation.agones.dev/v1/namespaces/{ns}/gameserverallocations", s.allocate)
 	mux.HandleFunc("GET /apis/agones.dev/v1/namespaces/{ns}/gameservers", s.listOrWatch)
@@ -166,8 +179,9 @@ func (s *Server) RejectNext(message string) {
 
 // StaleCache makes the next n valid allocations pick their GameServer as if the
 // allocator's cache lagged behind the counters and lists (AGONES.md: the cache is
-// eventually consistent): counter and list filters pass, then the actions run on the
-// current object, so values past capacity are dropped silently, as Agones does.
+// eventually consistent) and the write did not conflict: counter and list filters pass,
+// then the actions run on the current object, so values past capacity are dropped
+// silently, as Agones does.
 func (s *Server) StaleCache(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -294,6 +308,7 @@ func (s *Server) storeLocked(gs, old *agones.GameServer, typ watch.EventType) {
 	} else {
 		s.gameServers[key] = gs
 	}
+	s.cacheLocked(gs, typ)
 	s.events = append(s.events, event{rv: s.rv, typ: typ, obj: gs.DeepCopy(), old: old.DeepCopy()})
 	close(s.changed)
 	s.changed = make(chan struct{})
@@ -516,11 +531,11 @@ func (s *Server) allocate(w http.ResponseWriter, r *http.Request) {
 	ns := r.PathValue("ns")
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.requests = append(s.requests, *gsa.DeepCopy())
 	if len(s.failures) > 0 {
 		f := s.failures[0]
 		s.failures = s.failures[1:]
+		s.mu.Unlock()
 		if f.reject {
 			writeStatus(w, f.code, metav1.StatusReasonInvalid, f.body, nil)
 			return
@@ -530,6 +545,7 @@ func (s *Server) allocate(w http.ResponseWriter, r *http.Request) {
 	}
 	applyDefaults(&gsa)
 	if errs := validate(&gsa); len(errs) > 0 {
+		s.mu.Unlock()
 		causes := make([]metav1.StatusCause, 0, len(errs))
 		for _, e := range errs {
 			causes = append(causes, metav1.StatusCause{Type: metav1.CauseType(e.Type), Message: e.ErrorBody(), Field: e.Field})
@@ -543,34 +559,48 @@ func (s *Server) allocate(w http.ResponseWriter, r *http.Request) {
 	gsa.CreationTimestamp = metav1.NewTime(s.now().Truncate(time.Second))
 	agones.SetGroupVersionKind(&gsa)
 	gsa.Status = agones.GameServerAllocationStatus{}
-	switch {
-	case s.contention > 0:
+	if s.contention > 0 {
 		s.contention--
+		s.mu.Unlock()
 		gsa.Status.State = agones.GameServerAllocationContention
+		writeJSON(w, http.StatusCreated, &gsa)
+		return
+	}
+	req := &allocRequest{gsa: gsa.DeepCopy(), stale: s.stale > 0, resp: make(chan allocResult, 1)}
+	if s.stale > 0 {
+		s.stale--
+	}
+	s.mu.Unlock()
+
+	// Into the batch loop, and wait for its answer.
+	select {
+	case s.pending <- req:
+	case <-r.Context().Done():
+		return
+	case <-s.closed:
+		http.Error(w, "server closed", http.StatusServiceUnavailable)
+		return
+	}
+	var res allocResult
+	select {
+	case res = <-req.resp:
+	case <-r.Context().Done():
+		return
+	case <-s.closed:
+		http.Error(w, "server closed", http.StatusServiceUnavailable)
+		return
+	}
+	switch {
+	case res.err != nil:
+		http.Error(w, res.err.Error(), http.StatusInternalServerError)
+		return
+	case res.contention:
+		gsa.Status.State = agones.GameServerAllocationContention
+	case res.gs == nil:
+		gsa.Status.State = agones.GameServerAllocationUnAllocated
 	default:
-		stale := s.stale > 0
-		if stale {
-			s.stale--
-		}
-		gs := s.findLocked(ns, &gsa, stale)
-		if gs == nil {
-			gsa.Status.State = agones.GameServerAllocationUnAllocated
-			break
-		}
-		gs = s.applyLocked(gs, &gsa)
-		gsa.Name = gs.Name
-		gsa.Status = agones.GameServerAllocationStatus{
-			State:          agones.GameServerAllocationAllocated,
-			GameServerName: gs.Name,
-			Ports:          gs.Status.Ports,
-			Address:        gs.Status.Address,
-			Addresses:      gs.Status.Addresses,
-			NodeName:       gs.Status.NodeName,
-			Source:         "local",
-			Metadata:       &agones.GameServerMetadata{Labels: gs.Labels, Annotations: gs.Annotations},
-			Counters:       gs.Status.Counters,
-			Lists:          gs.Status.Lists,
-		}
+		gsa.Name = res.gs.Name
+		gsa.Status = allocationStatus(res.gs)
 	}
 	writeJSON(w, http.StatusCreated, &gsa)
 }
@@ -643,74 +673,6 @@ func validate(gsa *agones.GameServerAllocation) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-// findLocked returns the GameServer the allocation picks: candidates are the Ready and
-// Allocated GameServers of the namespace that are not being deleted, in Agones' order;
-// the first selector with a match wins.
-// With stale, counter and list filters are not applied.
-func (s *Server) findLocked(ns string, gsa *agones.GameServerAllocation, stale bool) *agones.GameServer {
-	type nodeCount struct{ allocated, ready int }
-	nodes := map[string]*nodeCount{}
-	var list []*agones.GameServer
-	for _, gs := range s.gameServers {
-		st := gs.Status.State
-		if (st != agones.GameServerStateReady && st != agones.GameServerStateAllocated) || gs.DeletionTimestamp != nil {
-			continue
-		}
-		c := nodes[gs.Status.NodeName]
-		if c == nil {
-			c = &nodeCount{}
-			nodes[gs.Status.NodeName] = c
-		}
-		if st == agones.GameServerStateAllocated {
-			c.allocated++
-		} else {
-			c.ready++
-		}
-		if gs.Namespace == ns {
-			list = append(list, gs)
-		}
-	}
-	prio := func(a, b *agones.GameServer) int { return comparePriorities(gsa.Spec.Priorities, a, b) }
-	if gsa.Spec.Scheduling == agones.Packed {
-		// Allocated first, then the nodes with the most Allocated, then the most Ready
-		// servers; priorities only break ties.
-		slices.SortFunc(list, func(a, b *agones.GameServer) int {
-			if a.Status.State != b.Status.State {
-				if a.Status.State == agones.GameServerStateAllocated {
-					return -1
-				}
-				return 1
-			}
-			na, nb := nodes[a.Status.NodeName], nodes[b.Status.NodeName]
-			if na.allocated != nb.allocated {
-				return nb.allocated - na.allocated
-			}
-			if na.ready != nb.ready {
-				return nb.ready - na.ready
-			}
-			if c := prio(a, b); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Name, b.Name)
-		})
-	} else {
-		slices.SortFunc(list, func(a, b *agones.GameServer) int {
-			if c := prio(a, b); c != 0 {
-				return c
-			}
-			return strings.Compare(a.Name, b.Name)
-		})
-	}
-	for _, sel := range gsa.Spec.Selectors {
-		for _, gs := range list {
-			if matches(&sel, gs, stale) {
-				return gs
-			}
-		}
-	}
-	return nil
 }
 
 // comparePriorities orders by available capacity (capacity - count, capacity -
@@ -789,64 +751,6 @@ func matches(sel *agones.GameServerSelector, gs *agones.GameServer, labelsAndSta
 		}
 	}
 	return true
-}
-
-// applyLocked allocates gs, in Agones' order: labels and annotations merged,
-// agones.dev/last-allocated set, state Allocated, then counter and list actions (silently
-// clamped or dropped), all in one write. It returns the stored object.
-func (s *Server) applyLocked(old *agones.GameServer, gsa *agones.GameServerAllocation) *agones.GameServer {
-	gs := old.DeepCopy()
-	if gs.Labels == nil {
-		gs.Labels = map[string]string{}
-	}
-	maps.Copy(gs.Labels, gsa.Spec.MetaPatch.Labels)
-	if gs.Annotations == nil {
-		gs.Annotations = map[string]string{}
-	}
-	maps.Copy(gs.Annotations, gsa.Spec.MetaPatch.Annotations)
-	gs.Annotations[agones.AnnotationLastAllocated] = s.now().UTC().Format(time.RFC3339Nano)
-	gs.Status.State = agones.GameServerStateAllocated
-	for k, a := range gsa.Spec.Counters {
-		c, ok := gs.Status.Counters[k]
-		if !ok {
-			continue // Agones only emits a Warning event
-		}
-		if a.Capacity != nil {
-			c.Capacity = *a.Capacity
-		}
-		if a.Amount != nil {
-			switch a.Action {
-			case agones.CounterIncrement:
-				c.Count += *a.Amount
-			case agones.CounterDecrement:
-				c.Count -= *a.Amount
-			}
-		}
-		c.Count = min(max(c.Count, 0), c.Capacity)
-		gs.Status.Counters[k] = c
-	}
-	for k, a := range gsa.Spec.Lists {
-		l, ok := gs.Status.Lists[k]
-		if !ok {
-			continue
-		}
-		if a.Capacity != nil {
-			l.Capacity = *a.Capacity
-			if int64(len(l.Values)) > l.Capacity {
-				l.Values = l.Values[:l.Capacity]
-			}
-		}
-		l.Values = slices.DeleteFunc(l.Values, func(v string) bool { return slices.Contains(a.DeleteValues, v) })
-		for _, v := range a.AddValues {
-			if slices.Contains(l.Values, v) || int64(len(l.Values)) >= l.Capacity {
-				continue // duplicates ignored; past capacity dropped with only a Warning event
-			}
-			l.Values = append(l.Values, v)
-		}
-		gs.Status.Lists[k] = l
-	}
-	s.storeLocked(gs, old, watch.Modified)
-	return gs.DeepCopy()
 }
 
 // ---- responses ----

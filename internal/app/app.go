@@ -51,6 +51,7 @@ type App struct {
 	Local    *local.Fleet       // the local fleet, in dev mode
 	Agones   *agonesfleet.Fleet // the Agones fleet, in serve mode
 	ready    func() bool        // the backend is ready to serve (nil: always)
+	retry    match.Retry        // the allocation retry policy
 	Tickets  *ticket.MemoryStore
 	Proxy    *proxy.Proxy
 	Tokens   *auth.Tokens
@@ -60,14 +61,31 @@ type App struct {
 	admin    *http.Server
 }
 
+// Option changes how New builds an App.
+type Option func(*options)
+
+type options struct {
+	clock clock.WithTicker
+}
+
+// WithClock makes every part of the App (tokens, tickets, matchmaking and its retries,
+// the fleet) tell time by clk instead of the real clock.
+func WithClock(clk clock.WithTicker) Option { return func(o *options) { o.clock = clk } }
+
 // New builds every part from cfg and opens both listeners (so ":0" addresses are known
 // before Run). Close the App with Run's context, or Close if Run is never called.
-func New(cfg config.Config, log *slog.Logger) (*App, error) {
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	clk := clock.RealClock{}
+	o := options{clock: clock.RealClock{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	clk := o.clock
 	a := &App{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
+	// One allocation retry policy for the match service and the fleet.
+	a.retry = match.NewRetry(cfg.AllocationWait, clk)
 	a.Metrics = metrics.New(a.Registry)
 
 	keys, err := loadKeys(cfg, log)
@@ -106,7 +124,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	}
 	a.Proxy = proxy.New(pcfg, a.Metrics, log.With("component", "proxy"))
 
-	svc := match.NewService(games, a.Fleet, a.Tickets, cfg.AllocationWait, a.Metrics, log.With("component", "match"))
+	svc := match.NewService(games, a.Fleet, a.Tickets, a.retry, a.Metrics, log.With("component", "match"))
 	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate}, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
 		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,
@@ -167,7 +185,7 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 				PortName: g.Agones.PortName, Dial: agonesfleet.Dial(g.Agones.Dial),
 			})
 		}
-		f, err := agonesfleet.New(agonesfleet.Config{Games: games}, client, a.Metrics, clk, a.log.With("component", "fleet"))
+		f, err := agonesfleet.New(agonesfleet.Config{Games: games, Retry: a.retry}, client, a.Metrics, clk, a.log.With("component", "fleet"))
 		if err != nil {
 			return nil, fmt.Errorf("agones fleet: %w", err)
 		}

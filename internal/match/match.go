@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	mrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -86,13 +85,21 @@ type Service struct {
 	order   []string
 	m       *metrics.Metrics
 	log     *slog.Logger
-	// allocWait bounds how long a join waits for a ready game server (ErrNoCapacity retries).
-	allocWait time.Duration
+	// retry bounds how long a join waits for a free game server or seat (the
+	// --allocation-wait) and paces its tries; its clock is the service's clock.
+	retry Retry
 }
 
-// NewService returns a Service for the given games.
-func NewService(games []Game, fleet Fleet, tickets ticket.Store, allocWait time.Duration, m *metrics.Metrics, log *slog.Logger) *Service {
-	s := &Service{fleet: fleet, tickets: tickets, games: map[string]Game{}, m: m, log: log, allocWait: allocWait}
+// NewService returns a Service for the given games. retry is the allocation retry
+// policy (NewRetry(--allocation-wait, clk)); the fleet should use the same one.
+func NewService(games []Game, fleet Fleet, tickets ticket.Store, retry Retry, m *metrics.Metrics, log *slog.Logger) *Service {
+	if retry.Clock == nil {
+		retry.Clock = NewRetry(0, nil).Clock
+	}
+	if retry.Backoff.Duration == 0 {
+		retry.Backoff = DefaultBackoff()
+	}
+	s := &Service{fleet: fleet, tickets: tickets, games: map[string]Game{}, m: m, log: log, retry: retry}
 	for _, g := range games {
 		s.games[g.ID] = g
 		s.order = append(s.order, g.ID)
@@ -119,7 +126,9 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (res JoinResult, er
 		return res, fmt.Errorf("game %q: %w", req.Game, ErrUnknownGame)
 	}
 	var srv Server
-	start := time.Now()
+	start := s.retry.Clock.Now()
+	// Every retry below, the fleet's included, ends by the same deadline.
+	ctx, _ = s.retry.Start(ctx)
 	switch mode {
 	case ModeCode:
 		code, cerr := NormalizeCode(req.Room)
@@ -128,14 +137,11 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (res JoinResult, er
 		}
 		srv, err = s.fleet.Join(ctx, g.ID, code, req.Player)
 	case ModeQuick:
-		srv, err = s.fleet.QuickJoin(ctx, g.ID, req.Player)
-		if errors.Is(err, ErrRoomNotFound) {
-			srv, err = s.create(ctx, g.ID, true, req.Player)
-		}
+		srv, err = s.quick(ctx, g.ID, req.Player)
 	default:
 		srv, err = s.create(ctx, g.ID, req.Public, req.Player)
 	}
-	s.m.AllocationSeconds.WithLabelValues(g.ID, resultLabel(err)).Observe(time.Since(start).Seconds())
+	s.m.AllocationSeconds.WithLabelValues(g.ID, resultLabel(err)).Observe(s.retry.Clock.Since(start).Seconds())
 	if err != nil {
 		return res, err
 	}
@@ -151,24 +157,36 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (res JoinResult, er
 	return JoinResult{Room: srv.Room, Ticket: id, ExpiresAt: exp, Game: g.ID, MaxPlayers: g.MaxPlayers, Public: srv.Public}, nil
 }
 
-// create allocates a new room under a fresh code, waiting up to allocWait for a ready server.
-func (s *Service) create(ctx context.Context, game string, public bool, player string) (Server, error) {
-	deadline := time.Now().Add(s.allocWait)
-	backoff := 50 * time.Millisecond
-	for {
-		srv, err := s.createOnce(ctx, game, public, player)
-		if !errors.Is(err, ErrNoCapacity) || time.Now().Add(backoff).After(deadline) {
-			return srv, err
+// create allocates a new room under a fresh code, trying again (the retry policy) while
+// no game server is free.
+func (s *Service) create(ctx context.Context, game string, public bool, player string) (srv Server, err error) {
+	err = s.retry.Do(ctx, func(ctx context.Context) error {
+		srv, err = s.createOnce(ctx, game, public, player)
+		return retryable(err)
+	})
+	return srv, err
+}
+
+// quick seats player in an open public room, or creates one, trying both again (the
+// retry policy) while no game server is free: a room made meanwhile by another
+// quick-matcher may have a seat.
+func (s *Service) quick(ctx context.Context, game, player string) (srv Server, err error) {
+	err = s.retry.Do(ctx, func(ctx context.Context) error {
+		srv, err = s.fleet.QuickJoin(ctx, game, player)
+		if errors.Is(err, ErrRoomNotFound) {
+			srv, err = s.createOnce(ctx, game, true, player)
 		}
-		// Jittered backoff so a burst of joins does not retry in lockstep.
-		sleep := backoff/2 + time.Duration(mrand.Int64N(int64(backoff)))
-		select {
-		case <-ctx.Done():
-			return Server{}, err
-		case <-time.After(sleep):
-		}
-		backoff = min(backoff*2, 500*time.Millisecond)
+		return retryable(err)
+	})
+	return srv, err
+}
+
+// retryable marks ErrNoCapacity for Retry.Do.
+func retryable(err error) error {
+	if errors.Is(err, ErrNoCapacity) && !errors.Is(err, ErrRetry) {
+		return fmt.Errorf("%w: %w", ErrRetry, err)
 	}
+	return err
 }
 
 func (s *Service) createOnce(ctx context.Context, game string, public bool, player string) (Server, error) {

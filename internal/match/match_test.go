@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/ticket"
@@ -109,15 +110,41 @@ func (m *memTickets) Redeem(context.Context, string) (ticket.Ticket, error) {
 	return ticket.Ticket{}, ticket.ErrInvalid
 }
 
-func newTestService(f Fleet, tk ticket.Store, wait time.Duration) (*Service, *metrics.Metrics) {
+// newTestService runs on a fake clock that moves on by itself whenever the service waits
+// on it, so retries take no wall time.
+func newTestService(tb testing.TB, f Fleet, tk ticket.Store, wait time.Duration) (*Service, *metrics.Metrics) {
 	m := metrics.New(prometheus.NewRegistry())
-	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, wait, m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
+	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	tb.Cleanup(autoStep(clk))
+	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, NewRetry(wait, clk), m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
+}
+
+// autoStep moves clk to its next waiter's time whenever something waits on it, until
+// the returned stop is called.
+func autoStep(clk *clocktesting.FakeClock) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if clk.HasWaiters() {
+				clk.Step(10 * time.Millisecond)
+			} else {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 func TestCreateRetriesTakenCodes(t *testing.T) {
 	f := &scriptedFleet{script: []error{ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists, ErrRoomExists}}
 	tk := &memTickets{}
-	s, m := newTestService(f, tk, 0)
+	s, m := newTestService(t, f, tk, 0)
 	res, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p_1", Name: "Ann"})
 	if err != nil {
 		t.Fatal(err)
@@ -141,13 +168,13 @@ func TestCreateRetriesTakenCodes(t *testing.T) {
 
 func TestNoCapacityWaitsThenGivesUp(t *testing.T) {
 	f := &scriptedFleet{script: []error{ErrNoCapacity, ErrNoCapacity}}
-	s, _ := newTestService(f, &memTickets{}, 2*time.Second)
+	s, _ := newTestService(t, f, &memTickets{}, 2*time.Second)
 	if _, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"}); err != nil {
 		t.Fatalf("a server became free within the wait: %v", err)
 	}
 
 	f = &scriptedFleet{script: []error{ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity, ErrNoCapacity}}
-	s, m := newTestService(f, &memTickets{}, 0)
+	s, m := newTestService(t, f, &memTickets{}, 0)
 	_, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"})
 	if !errors.Is(err, ErrNoCapacity) {
 		t.Fatalf("err = %v, want ErrNoCapacity", err)
@@ -162,7 +189,7 @@ func TestNoCapacityWaitsThenGivesUp(t *testing.T) {
 
 func TestQuickFallsBackToPublicRoom(t *testing.T) {
 	f := &scriptedFleet{quick: ErrRoomNotFound}
-	s, _ := newTestService(f, &memTickets{}, 0)
+	s, _ := newTestService(t, f, &memTickets{}, 0)
 	res, err := s.Join(context.Background(), JoinRequest{Game: "g", Quick: true, Player: "p"})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +200,7 @@ func TestQuickFallsBackToPublicRoom(t *testing.T) {
 }
 
 func TestJoinErrors(t *testing.T) {
-	s, _ := newTestService(&scriptedFleet{}, &memTickets{}, 0)
+	s, _ := newTestService(t, &scriptedFleet{}, &memTickets{}, 0)
 	if _, err := s.Join(context.Background(), JoinRequest{Game: "nope", Player: "p"}); !errors.Is(err, ErrUnknownGame) {
 		t.Errorf("unknown game: err = %v", err)
 	}
@@ -186,12 +213,43 @@ func TestJoinErrors(t *testing.T) {
 }
 
 func TestGamesCounts(t *testing.T) {
-	s, _ := newTestService(&scriptedFleet{}, &memTickets{}, 0)
+	s, _ := newTestService(t, &scriptedFleet{}, &memTickets{}, 0)
 	games, err := s.Games(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(games) != 1 || games[0].ID != "g" || games[0].Rooms != 2 || games[0].Players != 3 {
 		t.Errorf("games = %+v, want g with 2 rooms and 3 players", games)
+	}
+}
+
+// quickFleet has no public room until its first create fails for want of a server; then
+// a room made by someone else shows up.
+type quickFleet struct {
+	scriptedFleet
+	quickCalls int
+}
+
+func (f *quickFleet) QuickJoin(_ context.Context, game, player string) (Server, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.quickCalls++
+	if len(f.codes) == 0 {
+		return Server{}, ErrRoomNotFound
+	}
+	return Server{Name: "gs-9", Game: game, Room: "OTHR", Addr: "127.0.0.1:2", Public: true, MaxPlayers: 4}, nil
+}
+
+// TestQuickTriesRoomsAgain: when quick match finds no room and no server is free to make
+// one, it looks for a room again (someone else may have made one), within the wait.
+func TestQuickTriesRoomsAgain(t *testing.T) {
+	f := &quickFleet{scriptedFleet: scriptedFleet{script: []error{ErrNoCapacity}}}
+	s, _ := newTestService(t, f, &memTickets{}, 3*time.Second)
+	res, err := s.Join(context.Background(), JoinRequest{Game: "g", Quick: true, Player: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Room != "OTHR" || f.quickCalls != 2 || len(f.codes) != 1 {
+		t.Errorf("joined %s after %d quick joins and %d creates; want OTHR after 2 and 1", res.Room, f.quickCalls, len(f.codes))
 	}
 }

@@ -39,6 +39,11 @@ type Metrics struct {
 	GameServerExits *prometheus.CounterVec // game, reason (shutdown, crashed, unhealthy, start_timeout, stopped)
 	Rooms           *prometheus.GaugeVec   // game
 	Players         *prometheus.GaugeVec   // game (connected players)
+	// Allocations counts GameServerAllocations sent to Agones by game, op (create, join,
+	// quick, release) and outcome (Allocated, UnAllocated, Contention, error); Seats the
+	// players they carried (one allocation may seat several joiners of one room).
+	Allocations       *prometheus.CounterVec // game, op, outcome
+	AllocationPlayers *prometheus.CounterVec // game, op, result (seated, dropped, refused)
 }
 
 // New creates Usher's metrics and registers them, plus the Go and process collectors, on reg.
@@ -64,6 +69,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "usher_allocation_seconds", Help: "Time the fleet backend took to find or allocate a game server, by game and result.",
 			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"game", "result"}),
+		Allocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usher_agones_allocations_total", Help: "GameServerAllocations sent to Agones, by game, operation (create, join, quick, release) and outcome (Allocated, UnAllocated, Contention, error).",
+		}, []string{"game", "op", "outcome"}),
+		AllocationPlayers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usher_agones_allocation_players_total", Help: "Players carried by GameServerAllocations, by game, operation and result (seated; dropped past the list's capacity; refused with the whole allocation).",
+		}, []string{"game", "op", "result"}),
 		TicketsIssued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "usher_tickets_issued_total", Help: "Connection tickets issued.",
 		}),
@@ -107,7 +118,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.TokensIssued, m.Joins, m.AllocationSeconds,
 		m.TicketsIssued, m.TicketsRedeemed,
 		m.Connects, m.ProxySessions, m.ProxyMessages, m.ProxyBytes, m.ProxyCloses, m.SessionDuration,
-		m.GameServers, m.GameServerExits, m.Rooms, m.Players,
+		m.GameServers, m.GameServerExits, m.Rooms, m.Players, m.Allocations, m.AllocationPlayers,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -33,13 +33,14 @@ func createAllocation(g *Game, room string, public bool, player string, now time
 			},
 			Annotations: map[string]string{AnnotationRoomCreated: now.UTC().Format(time.RFC3339Nano)},
 		},
-		Lists: addPlayer(player),
+		Lists: addPlayers(player),
 	}}
 }
 
 // joinAllocation re-allocates the Allocated server of g's Fleet carrying the room label,
-// if it has a free seat.
-func joinAllocation(g *Game, room, player string) *agonesv1.GameServerAllocation {
+// if it has a free seat, adding players in order (Agones seats as many as fit and drops
+// the rest silently; the caller checks the returned List).
+func joinAllocation(g *Game, room string, players ...string) *agonesv1.GameServerAllocation {
 	return &agonesv1.GameServerAllocation{Spec: agonesv1.GameServerAllocationSpec{
 		Selectors: []agonesv1.GameServerSelector{{
 			LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{
@@ -50,36 +51,38 @@ func joinAllocation(g *Game, room, player string) *agonesv1.GameServerAllocation
 			Lists:           freeSeat(),
 		}},
 		Scheduling: agonesv1.Packed,
-		Lists:      addPlayer(player),
+		Lists:      addPlayers(players...),
 	}}
 }
 
-// quickAllocation re-allocates an Allocated public room of g's Fleet with a free seat,
-// the fullest first. Agones sorts allocation candidates by spec.priorities on available
-// capacity (capacity - len(values) for a List), Ascending putting the least available
-// first. With Packed scheduling priorities only break ties after node packing (servers on
-// the busiest nodes first); with Distributed (and CountsAndLists, Beta and on) candidates
-// are searched purely in priority order, so the fullest public room wins. Distributed has
-// no other effect on an allocation, and this one never takes a Ready server, so packing
-// is not at stake.
-func quickAllocation(g *Game, player string) *agonesv1.GameServerAllocation {
+// quickAllocation is joinAllocation for quick match: the room must also still be
+// public. Usher picks the room (the fullest with a free seat, from the watch) rather
+// than letting Agones pick among all public rooms, so that players who quick-match at
+// the same moment go out together in one allocation per room, each room's seats counted.
+func quickAllocation(g *Game, room string, players ...string) *agonesv1.GameServerAllocation {
+	gsa := joinAllocation(g, room, players...)
+	gsa.Spec.Selectors[0].LabelSelector.MatchLabels[bridgeapi.LabelPublic] = "true"
+	return gsa
+}
+
+// releaseAllocation takes the room label off a room that holds nobody and cannot seat its
+// host (a create whose host Agones dropped): it stops being a room, so nobody is sent to
+// it, and its game server, allocated with no players, ends it as the contract says (an
+// empty room). It adds nobody and needs no free seat.
+func releaseAllocation(g *Game, room string) *agonesv1.GameServerAllocation {
 	return &agonesv1.GameServerAllocation{Spec: agonesv1.GameServerAllocationSpec{
 		Selectors: []agonesv1.GameServerSelector{{
-			LabelSelector: metav1.LabelSelector{
-				MatchLabels: map[string]string{
-					agonesv1.LabelFleet:   g.Fleet,
-					bridgeapi.LabelPublic: "true",
-				},
-				MatchExpressions: []metav1.LabelSelectorRequirement{{
-					Key: bridgeapi.LabelRoom, Operator: metav1.LabelSelectorOpExists,
-				}},
-			},
+			LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{
+				agonesv1.LabelFleet: g.Fleet,
+				bridgeapi.LabelRoom: room,
+			}},
 			GameServerState: ptr(agonesv1.GameServerStateAllocated),
-			Lists:           freeSeat(),
 		}},
-		Scheduling: agonesv1.Distributed,
-		Priorities: []agonesv1.Priority{{Type: agonesv1.PriorityList, Key: bridgeapi.PlayersList, Order: agonesv1.Ascending}},
-		Lists:      addPlayer(player),
+		Scheduling: agonesv1.Packed,
+		MetaPatch: agonesv1.MetaPatch{Labels: map[string]string{
+			bridgeapi.LabelRoom:   "",
+			bridgeapi.LabelPublic: "false",
+		}},
 	}}
 }
 
@@ -87,8 +90,8 @@ func freeSeat() map[string]agonesv1.ListSelector {
 	return map[string]agonesv1.ListSelector{bridgeapi.PlayersList: {MinAvailable: 1}}
 }
 
-func addPlayer(player string) map[string]agonesv1.ListAction {
-	return map[string]agonesv1.ListAction{bridgeapi.PlayersList: {AddValues: []string{player}}}
+func addPlayers(players ...string) map[string]agonesv1.ListAction {
+	return map[string]agonesv1.ListAction{bridgeapi.PlayersList: {AddValues: players}}
 }
 
 func boolLabel(b bool) string {

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/usher-gg/usher/internal/match"
 )
 
 // Dial says how Usher reaches a game's servers.
@@ -25,11 +28,9 @@ const (
 const (
 	DefaultNamespace       = "default"
 	DefaultAllocateTimeout = 10 * time.Second
-	DefaultRetries         = 3
-	DefaultBackoff         = 50 * time.Millisecond
-
-	// maxBackoff caps the doubling of Backoff between Contention retries.
-	maxBackoff = time.Second
+	// DefaultWait bounds the retries of one join when Config.Retry sets no Wait (usher
+	// serve sets it from --allocation-wait).
+	DefaultWait = 3 * time.Second
 )
 
 // Game is one game Usher allocates from an Agones Fleet.
@@ -55,12 +56,10 @@ type Config struct {
 	Games []Game
 	// AllocateTimeout bounds each allocation request. Default 10s.
 	AllocateTimeout time.Duration
-	// Retries is how many times an allocation that comes back Contention is tried again
-	// (0 takes the default 3; negative means never). Other failures are not retried.
-	Retries int
-	// Backoff is the first wait before a retry; it doubles up to 1s, and each wait is
-	// jittered to between half and all of it. Default 50ms.
-	Backoff time.Duration
+	// Retry is the retry policy for Contention and busy rooms (match.Retry; usher serve
+	// passes the one the match service uses). A zero Backoff takes match.DefaultBackoff, a
+	// zero Wait DefaultWait, a nil Clock the fleet's clock. Errors are not retried.
+	Retry match.Retry
 	// Resync is the informers' resync period; 0 (the default) disables resyncs, which
 	// Usher does not need: every change reaches it through the watch.
 	Resync time.Duration
@@ -71,14 +70,11 @@ func (c Config) withDefaults() Config {
 	if c.AllocateTimeout == 0 {
 		c.AllocateTimeout = DefaultAllocateTimeout
 	}
-	switch {
-	case c.Retries == 0:
-		c.Retries = DefaultRetries
-	case c.Retries < 0:
-		c.Retries = 0
+	if c.Retry.Backoff == (wait.Backoff{}) {
+		c.Retry.Backoff = match.DefaultBackoff()
 	}
-	if c.Backoff == 0 {
-		c.Backoff = DefaultBackoff
+	if c.Retry.Wait == 0 {
+		c.Retry.Wait = DefaultWait
 	}
 	games := make([]Game, len(c.Games))
 	for i, g := range c.Games {
@@ -138,8 +134,8 @@ func (c Config) Validate() error {
 	if c.AllocateTimeout < 0 {
 		errs = append(errs, fmt.Errorf("allocate timeout %v: negative", c.AllocateTimeout))
 	}
-	if c.Backoff < 0 {
-		errs = append(errs, fmt.Errorf("backoff %v: negative", c.Backoff))
+	if c.Retry.Backoff.Duration < 0 || c.Retry.Wait < 0 {
+		errs = append(errs, fmt.Errorf("retry backoff %v, wait %v: negative", c.Retry.Backoff.Duration, c.Retry.Wait))
 	}
 	if c.Resync < 0 {
 		errs = append(errs, fmt.Errorf("resync %v: negative", c.Resync))

@@ -5,9 +5,10 @@
 // created it; its seats are the values of the GameServer's players List. Create allocates a
 // Ready server with the room label and the host's seat, Join re-allocates the Allocated
 // server with that label and a free seat, adding the player in the same atomic step, and
-// QuickJoin does the same for any public room, fullest first. Room lookups, listings and
-// metrics come from a watch on GameServers (an informer), so a restarted Usher, or several
-// replicas, see the same rooms.
+// QuickJoin does the same for a public room, fullest first. Joins that arrive together go
+// out together, several players in one allocation (seats.go says why). Room lookups,
+// listings and metrics come from a watch on GameServers (an informer), so a restarted
+// Usher, or several replicas, see the same rooms.
 package agones
 
 import (
@@ -17,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -62,8 +62,7 @@ type Fleet struct {
 
 	metricsMu sync.Mutex // serialises publish, which informers of several namespaces call
 	warned    sync.Map   // game ids whose capacity mismatch was logged
-	jitterMu  sync.Mutex
-	jitter    *rand.Rand
+	q         queues     // joins waiting for a seat (seats.go)
 }
 
 var _ match.Fleet = (*Fleet)(nil)
@@ -98,7 +97,10 @@ func New(cfg Config, client *agonesv1.Client, m *metrics.Metrics, clk clock.Cloc
 		m:         m,
 		clk:       clk,
 		log:       log,
-		jitter:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		q:         queues{byKey: map[string]*seatQueue{}, inflight: map[string]int{}},
+	}
+	if f.cfg.Retry.Clock == nil {
+		f.cfg.Retry.Clock = clk
 	}
 	fleetsByNS := map[string][]string{}
 	for i := range cfg.Games {
@@ -179,19 +181,38 @@ func (f *Fleet) Create(ctx context.Context, game, room string, public bool, play
 	if gs := f.liveRoom(room); gs != nil {
 		return match.Server{}, fmt.Errorf("create room %s: %w (gameserver %s/%s)", room, match.ErrRoomExists, gs.Namespace, gs.Name)
 	}
-	res, err := f.allocate(ctx, g, "create room "+room, createAllocation(g, room, public, player, f.clk.Now()))
+	var res *agonesv1.GameServerAllocation
+	err = f.cfg.Retry.Do(ctx, func(context.Context) error {
+		var err error
+		res, err = f.allocateOnce(g, "create", "create room "+room, createAllocation(g, room, public, player, f.clk.Now()))
+		if err == nil && res.Status.State == agonesv1.GameServerAllocationContention {
+			return fmt.Errorf("create room %s of %s: %w: contention: %w", room, g.ID, match.ErrRetry, match.ErrNoCapacity)
+		}
+		return err
+	})
 	if err != nil {
 		return match.Server{}, err
 	}
 	if res.Status.State == agonesv1.GameServerAllocationUnAllocated {
+		f.m.AllocationPlayers.WithLabelValues(g.ID, "create", "refused").Inc()
 		return match.Server{}, fmt.Errorf("create room %s of %s: no Ready game server with a free seat in fleet %s/%s: %w",
 			room, g.ID, g.Namespace, g.Fleet, match.ErrNoCapacity)
 	}
 	srv, err := f.allocated(g, res, room, player)
 	if errors.Is(err, errSeatDropped) {
-		// The server is now Allocated under our label without the host: nobody will join it.
-		f.log.Error("room created without its host: the players list dropped the value",
+		// The server is Allocated under our label without its host: seat the host there as
+		// any joiner, or, if it cannot take them, take the label off, so that no room is
+		// left with nobody in it.
+		f.m.AllocationPlayers.WithLabelValues(g.ID, "create", "dropped").Inc()
+		f.log.Warn("room created without its host: the players list dropped the value; seating the host again",
 			"game", g.ID, "room", room, "gameserver", res.Status.GameServerName, "ns", g.Namespace, "player", player)
+		srv, err = f.enqueue(ctx, g.ID+"/"+room, player, f.leadRoom(g, room))
+		if err != nil {
+			f.release(g, room, res.Status.GameServerName, err)
+			return match.Server{}, fmt.Errorf("create room %s: host not seated: %w: %w", room, errSeatDropped, match.ErrNoCapacity)
+		}
+	} else if err == nil {
+		f.m.AllocationPlayers.WithLabelValues(g.ID, "create", "seated").Inc()
 	}
 	if err != nil {
 		return match.Server{}, fmt.Errorf("create room %s: %w", room, err)
@@ -207,10 +228,12 @@ func (f *Fleet) Create(ctx context.Context, game, room string, public bool, play
 }
 
 // Join reserves a seat for player in the live room with that code by re-allocating its
-// GameServer with the player added to the players List. A player the watch already shows
-// in the room gets the server back without an allocation. Errors: match.ErrUnknownGame,
+// GameServer with the player added to the players List; players joining the room at the
+// same moment are added in the same allocation. A player the watch already shows in the
+// room gets the server back without an allocation. Errors: match.ErrUnknownGame,
 // match.ErrRoomNotFound (also for a room of another game, or a code that cannot be a
-// label value), match.ErrRoomFull, match.ErrNoCapacity (Contention on every attempt).
+// label value), match.ErrRoomFull (the room has no free seat), match.ErrNoCapacity (the
+// room stayed busy, or Contention, until the retry policy's deadline).
 func (f *Fleet) Join(ctx context.Context, game, room, player string) (match.Server, error) {
 	g, err := f.game(game)
 	if err != nil {
@@ -233,31 +256,14 @@ func (f *Fleet) Join(ctx context.Context, game, room, player string) (match.Serv
 			return f.server(g, gs)
 		}
 	}
-	res, err := f.allocate(ctx, g, "join room "+room, joinAllocation(g, room, player))
-	if err != nil {
-		return match.Server{}, err
-	}
-	if res.Status.State == agonesv1.GameServerAllocationUnAllocated {
-		if gs := f.liveRoom(room); gs != nil && f.gameOf(gs) == g {
-			return match.Server{}, fmt.Errorf("join room %s: %w", room, match.ErrRoomFull)
-		}
-		return match.Server{}, fmt.Errorf("join room %s of %s: %w", room, g.ID, match.ErrRoomNotFound)
-	}
-	srv, err := f.allocated(g, res, room, player)
-	if errors.Is(err, errSeatDropped) {
-		// The list filled between the selector's check and the action: the room is full.
-		return match.Server{}, fmt.Errorf("join room %s: %w: %w", room, match.ErrRoomFull, err)
-	}
-	if err != nil {
-		return match.Server{}, fmt.Errorf("join room %s: %w", room, err)
-	}
-	return srv, nil
+	return f.enqueue(ctx, g.ID+"/"+room, player, f.leadRoom(g, room))
 }
 
 // QuickJoin reserves a seat for player in a live public room of game with a free seat,
-// preferring the fullest (see quickAllocation), or returns the public room where the watch
+// preferring the fullest (see leadQuick), or returns the public room where the watch
 // shows player already seated. Errors: match.ErrUnknownGame, match.ErrRoomNotFound (no
-// such room: the caller creates one), match.ErrNoCapacity (Contention on every attempt).
+// such room: the caller creates one), match.ErrNoCapacity (every such room stayed busy
+// until the retry policy's deadline).
 func (f *Fleet) QuickJoin(ctx context.Context, game, player string) (match.Server, error) {
 	g, err := f.game(game)
 	if err != nil {
@@ -269,30 +275,10 @@ func (f *Fleet) QuickJoin(ctx context.Context, game, player string) (match.Serve
 	if !f.Synced() {
 		return match.Server{}, fmt.Errorf("quick join %s: %w", game, errNotSynced)
 	}
-	for _, gs := range f.gameServers(g.ID) {
-		if isLiveRoom(gs) && gs.Labels[bridgeapi.LabelPublic] == "true" && slices.Contains(seats(gs), player) {
-			return f.server(g, gs)
-		}
+	if gs := f.seatedPublic(g, player); gs != nil {
+		return f.server(g, gs)
 	}
-	res, err := f.allocate(ctx, g, "quick join "+g.ID, quickAllocation(g, player))
-	if err != nil {
-		return match.Server{}, err
-	}
-	if res.Status.State == agonesv1.GameServerAllocationUnAllocated {
-		return match.Server{}, fmt.Errorf("quick join %s: no public room with a free seat: %w", g.ID, match.ErrRoomNotFound)
-	}
-	var room string
-	if res.Status.Metadata != nil {
-		room = res.Status.Metadata.Labels[bridgeapi.LabelRoom]
-	}
-	srv, err := f.allocated(g, res, room, player)
-	if errors.Is(err, errSeatDropped) {
-		return match.Server{}, fmt.Errorf("quick join %s: %w: %w", g.ID, match.ErrRoomNotFound, err)
-	}
-	if err != nil {
-		return match.Server{}, fmt.Errorf("quick join %s: %w", g.ID, err)
-	}
-	return srv, nil
+	return f.enqueue(ctx, "quick/"+g.ID, player, f.leadQuick(g))
 }
 
 // Rooms lists the live rooms of game (every game when game is ""), oldest first, from the
@@ -381,47 +367,42 @@ func (f *Fleet) Servers() []ServerInfo {
 // Allocation list actions drop values past capacity silently.
 var errSeatDropped = errors.New("player not in the players list after allocation")
 
-// allocate sends gsa, retrying Contention up to cfg.Retries times with jittered,
-// doubling backoff. It returns an Allocated or UnAllocated result, or an error: 422, 500,
-// timeouts and transport errors are not retried (a timed-out POST may have allocated);
-// Contention on every attempt is match.ErrNoCapacity.
-func (f *Fleet) allocate(ctx context.Context, g *Game, op string, gsa *agonesv1.GameServerAllocation) (*agonesv1.GameServerAllocation, error) {
-	backoff := f.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, f.cfg.AllocateTimeout)
-		res, err := f.client.Allocate(actx, g.Namespace, gsa)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("%s of %s: %w", op, g.ID, err)
-		}
-		switch res.Status.State {
-		case agonesv1.GameServerAllocationAllocated, agonesv1.GameServerAllocationUnAllocated:
-			return res, nil
-		case agonesv1.GameServerAllocationContention:
-		default:
-			return nil, fmt.Errorf("%s of %s: unknown allocation state %q", op, g.ID, res.Status.State)
-		}
-		if attempt > f.cfg.Retries {
-			return nil, fmt.Errorf("%s of %s: contention on %d attempts: %w", op, g.ID, attempt, match.ErrNoCapacity)
-		}
-		wait := f.jittered(backoff)
-		f.log.Debug("allocation contention; retrying", "game", g.ID, "ns", g.Namespace, "op", op, "attempt", attempt, "wait", wait)
-		t := f.clk.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%s of %s: %w", op, g.ID, ctx.Err())
-		case <-t.C():
-		}
-		backoff = min(2*backoff, maxBackoff)
+// allocateOnce sends gsa once and returns the result, whatever its state (Allocated,
+// UnAllocated or Contention), or an error: 422, 500, timeouts and transport errors are
+// not retried (a timed-out POST may have allocated). op (create, join, quick, release)
+// labels the metrics; desc the errors.
+func (f *Fleet) allocateOnce(g *Game, op, desc string, gsa *agonesv1.GameServerAllocation) (*agonesv1.GameServerAllocation, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.AllocateTimeout)
+	defer cancel()
+	res, err := f.client.Allocate(ctx, g.Namespace, gsa)
+	if err != nil {
+		f.m.Allocations.WithLabelValues(g.ID, op, "error").Inc()
+		return nil, fmt.Errorf("%s of %s: %w", desc, g.ID, err)
+	}
+	switch st := res.Status.State; st {
+	case agonesv1.GameServerAllocationAllocated, agonesv1.GameServerAllocationUnAllocated, agonesv1.GameServerAllocationContention:
+		f.m.Allocations.WithLabelValues(g.ID, op, string(st)).Inc()
+		return res, nil
+	default:
+		f.m.Allocations.WithLabelValues(g.ID, op, "error").Inc()
+		return nil, fmt.Errorf("%s of %s: unknown allocation state %q", desc, g.ID, st)
 	}
 }
 
-// jittered returns a duration in [d/2, d).
-func (f *Fleet) jittered(d time.Duration) time.Duration {
-	f.jitterMu.Lock()
-	defer f.jitterMu.Unlock()
-	return d/2 + time.Duration(f.jitter.Int64N(int64(d/2)+1))
+// release takes the room label off room (releaseAllocation) after its host could not be
+// seated (why), logging the outcome: best effort, the room holds nobody.
+func (f *Fleet) release(g *Game, room, gameServer string, why error) {
+	res, err := f.allocateOnce(g, "release", "release room "+room, releaseAllocation(g, room))
+	if err == nil && res.Status.State != agonesv1.GameServerAllocationAllocated {
+		err = fmt.Errorf("release room %s: %s", room, res.Status.State)
+	}
+	if err != nil {
+		f.log.Error("room without its host could not be released; its game server ends it when it finds it empty",
+			"game", g.ID, "room", room, "gameserver", gameServer, "ns", g.Namespace, "why", why, "err", err)
+		return
+	}
+	f.log.Error("room created without its host was released", "game", g.ID, "room", room,
+		"gameserver", gameServer, "ns", g.Namespace, "why", why)
 }
 
 // allocated turns an Allocated result into a Server, checking that player got a seat.
