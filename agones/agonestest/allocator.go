@@ -75,8 +75,31 @@ func (s *Server) SetBatchWait(d time.Duration) {
 	s.batchWait = d
 }
 
-// Batches returns how many batches the allocator has served (a batch is the requests
-// served between two sleeps), for tests that check requests were coalesced.
+// Hold stops the allocator before its next batch until Release, so that a test can queue
+// requests (see Pending) and have them served in one batch, whatever the timing.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = make(chan struct{})
+	}
+}
+
+// Release lets a held allocator go on.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held != nil {
+		close(s.held)
+		s.held = nil
+	}
+}
+
+// Pending is how many allocation requests wait for the allocator.
+func (s *Server) Pending() int { return len(s.pending) }
+
+// Batches returns how many batches the allocator has started serving (a batch is the
+// requests served between two sleeps), for tests that check requests were coalesced.
 func (s *Server) Batches() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,6 +128,18 @@ func (s *Server) allocator() {
 	count := 0
 	served := false
 	for {
+		if list == nil { // between batches: wait while the test holds the allocator
+			s.mu.Lock()
+			held := s.held
+			s.mu.Unlock()
+			if held != nil {
+				select {
+				case <-held:
+				case <-s.closed:
+					return
+				}
+			}
+		}
 		var req *allocRequest
 		select {
 		case req = <-s.pending:
@@ -113,11 +148,8 @@ func (s *Server) allocator() {
 		default:
 			// Nothing pending: the batch ends; sleep to let the next one gather.
 			list, count = nil, 0
+			served = false
 			s.mu.Lock()
-			if served {
-				s.batches++
-				served = false
-			}
 			wait := s.batchWait
 			s.mu.Unlock()
 			if wait > 0 {
@@ -136,8 +168,11 @@ func (s *Server) allocator() {
 				return
 			}
 		}
-		served = true
 		s.mu.Lock()
+		if !served { // the first request of a batch
+			served = true
+			s.batches++
+		}
 		count++
 		key := priorityKey(req.gsa)
 		if count >= maxBatchBeforeRefresh || key != sortKey {

@@ -75,6 +75,7 @@ type Server struct {
 	pending   chan *allocRequest
 	batchWait time.Duration
 	batches   int
+	held      chan struct{} // Hold: closed by Release
 }
 
 type event struct {

@@ -31,6 +31,8 @@ const (
 	// DefaultWait bounds the retries of one join when Config.Retry sets no Wait (usher
 	// serve sets it from --allocation-wait).
 	DefaultWait = 3 * time.Second
+	// DefaultCoalesce is Config.Coalesce's default.
+	DefaultCoalesce = 10 * time.Millisecond
 )
 
 // Game is one game Usher allocates from an Agones Fleet.
@@ -60,6 +62,10 @@ type Config struct {
 	// passes the one the match service uses). A zero Backoff takes match.DefaultBackoff, a
 	// zero Wait DefaultWait, a nil Clock the fleet's clock. Errors are not retried.
 	Retry match.Retry
+	// Coalesce is how long a room's join queue (or a game's quick-match queue) gathers
+	// players before its first allocation, so that players who join at the same moment
+	// go out in one. Default 10ms, small beside Agones' 500 ms batches; negative: none.
+	Coalesce time.Duration
 	// Resync is the informers' resync period; 0 (the default) disables resyncs, which
 	// Usher does not need: every change reaches it through the watch.
 	Resync time.Duration
@@ -75,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Retry.Wait == 0 {
 		c.Retry.Wait = DefaultWait
+	}
+	if c.Coalesce == 0 {
+		c.Coalesce = DefaultCoalesce
 	}
 	games := make([]Game, len(c.Games))
 	for i, g := range c.Games {

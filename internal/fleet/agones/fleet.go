@@ -97,7 +97,7 @@ func New(cfg Config, client *agonesv1.Client, m *metrics.Metrics, clk clock.Cloc
 		m:         m,
 		clk:       clk,
 		log:       log,
-		q:         queues{byKey: map[string]*seatQueue{}, inflight: map[string]int{}},
+		q:         queues{byKey: map[string]*seatQueue{}, inflight: map[string]int{}, known: map[string]knownList{}, creating: map[string]int{}},
 	}
 	if f.cfg.Retry.Clock == nil {
 		f.cfg.Retry.Clock = clk
@@ -181,6 +181,13 @@ func (f *Fleet) Create(ctx context.Context, game, room string, public bool, play
 	if gs := f.liveRoom(room); gs != nil {
 		return match.Server{}, fmt.Errorf("create room %s: %w (gameserver %s/%s)", room, match.ErrRoomExists, gs.Namespace, gs.Name)
 	}
+	// No more creates in flight than Ready servers in the watch: the others could only
+	// come back UnAllocated. They hear no capacity now and try again later (match.Retry).
+	release, err := f.startCreate(g)
+	if err != nil {
+		return match.Server{}, fmt.Errorf("create room %s: %w", room, err)
+	}
+	defer release()
 	var res *agonesv1.GameServerAllocation
 	err = f.cfg.Retry.Do(ctx, func(context.Context) error {
 		var err error
@@ -387,6 +394,32 @@ func (f *Fleet) allocateOnce(g *Game, op, desc string, gsa *agonesv1.GameServerA
 		f.m.Allocations.WithLabelValues(g.ID, op, "error").Inc()
 		return nil, fmt.Errorf("%s of %s: unknown allocation state %q", desc, g.ID, st)
 	}
+}
+
+// startCreate counts a create of g in flight, unless as many are in flight as the watch
+// shows Ready servers of g's Fleet: then it returns match.ErrNoCapacity. Call release
+// when the create is answered.
+func (f *Fleet) startCreate(g *Game) (release func(), err error) {
+	ready := 0
+	for _, gs := range f.gameServers(g.ID) {
+		if gs.Status.State == agonesv1.GameServerStateReady && gs.DeletionTimestamp == nil {
+			ready++
+		}
+	}
+	f.q.mu.Lock()
+	defer f.q.mu.Unlock()
+	if n := f.q.creating[g.ID]; n >= ready {
+		return nil, fmt.Errorf("no Ready game server free in fleet %s/%s (%d Ready in the watch, %d being allocated): %w",
+			g.Namespace, g.Fleet, ready, n, match.ErrNoCapacity)
+	}
+	f.q.creating[g.ID]++
+	return func() {
+		f.q.mu.Lock()
+		defer f.q.mu.Unlock()
+		if f.q.creating[g.ID]--; f.q.creating[g.ID] == 0 {
+			delete(f.q.creating, g.ID)
+		}
+	}, nil
 }
 
 // release takes the room label off room (releaseAllocation) after its host could not be

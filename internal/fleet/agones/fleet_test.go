@@ -72,6 +72,9 @@ func (e *env) start(tb testing.TB, cfg Config) {
 	if cfg.Games == nil {
 		cfg.Games = testGames
 	}
+	if cfg.Coalesce == 0 {
+		cfg.Coalesce = -1 // the gathering wait runs on the fake clock: tests of it step it
+	}
 	e.reg = prometheus.NewRegistry()
 	e.logs = &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -946,7 +949,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	got := Config{Games: []Game{ok}}.withDefaults()
 	want := Config{Games: []Game{{ID: "g", MaxPlayers: 4, PortName: "ws", Namespace: "default", Fleet: "g", Dial: DialAddress}},
-		AllocateTimeout: 10 * time.Second, Retry: match.Retry{Backoff: match.DefaultBackoff(), Wait: 3 * time.Second}}
+		AllocateTimeout: 10 * time.Second, Retry: match.Retry{Backoff: match.DefaultBackoff(), Wait: 3 * time.Second}, Coalesce: 10 * time.Millisecond}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(wait.Backoff{})); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}

@@ -65,8 +65,22 @@ type seatQueue struct {
 type queues struct {
 	mu       sync.Mutex
 	byKey    map[string]*seatQueue
-	inflight map[string]int // room code → players in allocations not yet answered
+	inflight map[string]int       // room code → players in allocations not yet answered
+	known    map[string]knownList // room code → its players List as the last allocation returned it
+	creating map[string]int       // game id → creates in flight
 }
+
+// knownList is a room's players List as an Allocated response showed it. The response
+// is newer than the watch until the watch shows that allocation (its
+// agones.dev/last-allocated); until then Usher counts free seats from it.
+type knownList struct {
+	allocated time.Time // the response's agones.dev/last-allocated
+	values    int
+	capacity  int
+}
+
+// maxListValues is the most values an Agones List holds.
+const maxListValues = 1000
 
 // errBusy: Agones answered UnAllocated for a room the watch shows with a free seat.
 var errBusy = errors.New("room busy: its game server is being allocated")
@@ -174,14 +188,78 @@ func (b *backoffState) next() time.Duration {
 
 func (b *backoffState) reset() { b.b = nil }
 
-// freeLocked is how many seats the watch shows free in gs (its players List's capacity
-// less its values; the game's max players without a List), less those in flight.
+// freeLocked is how many seats room has free, less those in flight: from its players
+// List as the watch shows it in gs (capacity less values; the game's max players without
+// a List), or as the last allocation returned it if the watch has not seen that one yet.
+// gs may be nil (the watch does not know the room): then the game's max players, or the
+// last allocation's List.
 func (f *Fleet) freeLocked(g *Game, gs *agonesv1.GameServer, room string) int {
-	capacity := g.MaxPlayers
-	if l, ok := gs.Status.Lists[bridgeapi.PlayersList]; ok {
-		capacity = int(l.Capacity)
+	capacity, values := g.MaxPlayers, 0
+	if gs != nil {
+		if l, ok := gs.Status.Lists[bridgeapi.PlayersList]; ok {
+			capacity = int(l.Capacity)
+		}
+		values = len(seats(gs))
 	}
-	return capacity - len(seats(gs)) - f.q.inflight[room]
+	if k, ok := f.q.known[room]; ok {
+		var seen time.Time
+		if gs != nil {
+			seen, _ = time.Parse(time.RFC3339Nano, gs.Annotations[agonesv1.AnnotationLastAllocated])
+		}
+		if gs == nil || seen.Before(k.allocated) {
+			capacity, values = k.capacity, k.values
+		} else {
+			delete(f.q.known, room) // the watch has caught up
+		}
+	}
+	return capacity - values - f.q.inflight[room]
+}
+
+func (f *Fleet) knownLocked(room string) bool {
+	_, ok := f.q.known[room]
+	return ok
+}
+
+// forget drops what allocations told of room once the watch shows gs at least as new
+// (or gone), so that known holds only rooms whose watch lags.
+func (f *Fleet) forget(room string, gs *agonesv1.GameServer) {
+	f.q.mu.Lock()
+	defer f.q.mu.Unlock()
+	k, ok := f.q.known[room]
+	if !ok {
+		return
+	}
+	if gs != nil {
+		seen, err := time.Parse(time.RFC3339Nano, gs.Annotations[agonesv1.AnnotationLastAllocated])
+		if err != nil || seen.Before(k.allocated) {
+			return
+		}
+	}
+	delete(f.q.known, room)
+}
+
+// learnLocked records the players List of an Allocated response for freeLocked.
+func (f *Fleet) learnLocked(room string, res *agonesv1.GameServerAllocation) {
+	if res.Status.Metadata == nil {
+		return
+	}
+	at, err := time.Parse(time.RFC3339Nano, res.Status.Metadata.Annotations[agonesv1.AnnotationLastAllocated])
+	l, ok := res.Status.Lists[bridgeapi.PlayersList]
+	if err != nil || !ok {
+		return
+	}
+	if k, ok := f.q.known[room]; ok && k.allocated.After(at) {
+		return
+	}
+	f.q.known[room] = knownList{allocated: at, values: len(l.Values), capacity: int(l.Capacity)}
+}
+
+// gather waits the coalescing window before a queue's first round, so that players who
+// ask at the same moment go out in one allocation.
+func (f *Fleet) gather() {
+	if f.cfg.Coalesce > 0 {
+		_ = f.cfg.Retry.Sleep(context.Background(), f.cfg.Coalesce)
+	}
 }
 
 // ---- join by code ----
@@ -192,6 +270,7 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 	return func(q *seatQueue) {
 		var b backoffState
 		b.f = f
+		f.gather()
 		for {
 			f.q.mu.Lock()
 			waiting := f.takeLocked(q)
@@ -222,13 +301,25 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 				}
 				clear(waiting[len(kept):])
 				waiting, q.waiting = kept, kept
-				n = min(len(waiting), max(f.freeLocked(g, gs, room), 1))
-			} else {
-				n = min(n, g.MaxPlayers)
 			}
-			if n == 0 {
+			free := f.freeLocked(g, gs, room)
+			_, fresh := f.q.known[room]
+			switch {
+			case free > 0:
+				n = min(len(waiting), free) // at most the free seats
+			case fresh && f.q.inflight[room] == 0:
+				// Agones itself just answered that the room is full.
+				for _, r := range waiting {
+					r.finish(match.Server{}, fmt.Errorf("join room %s: %w", room, match.ErrRoomFull))
+				}
+				f.m.AllocationPlayers.WithLabelValues(g.ID, "join", "refused").Add(float64(len(waiting)))
+				q.waiting = nil
 				f.q.mu.Unlock()
 				continue
+			default:
+				// The watch shows no free seat: ask with everyone, so that one answer
+				// settles them all (an Agones List holds at most 1000 values).
+				n = min(len(waiting), maxListValues)
 			}
 			batch := slices.Clone(waiting[:n])
 			q.waiting = slices.Delete(q.waiting, 0, n)
@@ -245,6 +336,9 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 			f.q.inflight[room] -= n
 			if f.q.inflight[room] == 0 {
 				delete(f.q.inflight, room)
+			}
+			if err == nil && res.Status.State == agonesv1.GameServerAllocationAllocated {
+				f.learnLocked(room, res)
 			}
 			requeue, seated := f.joinOutcome(g, room, batch, res, err)
 			q.waiting = append(requeue, q.waiting...)
@@ -280,10 +374,13 @@ func (f *Fleet) joinOutcome(g *Game, room string, batch []*seatRequest, res *ago
 	case res.Status.State == agonesv1.GameServerAllocationUnAllocated:
 		gs := f.liveRoom(room)
 		switch {
-		case gs == nil || f.gameOf(gs) != g:
+		case gs != nil && f.gameOf(gs) != g:
 			fail(fmt.Errorf("join room %s of %s: %w", room, g.ID, match.ErrRoomNotFound))
 			return nil, 0
-		case f.freeLocked(g, gs, room) > 0:
+		case gs == nil && !f.knownLocked(room):
+			fail(fmt.Errorf("join room %s of %s: %w", room, g.ID, match.ErrRoomNotFound))
+			return nil, 0
+		case f.freeLocked(g, gs, room) > 0: // gs may be nil: a room just allocated, not in the watch yet
 			for _, r := range batch {
 				r.lastErr = fmt.Errorf("join room %s: %w: %w", room, errBusy, match.ErrNoCapacity)
 			}
@@ -338,6 +435,7 @@ func (f *Fleet) leadQuick(g *Game) func(*seatQueue) {
 		var b backoffState
 		b.f = f
 		skip := map[string]bool{}
+		f.gather()
 		for {
 			f.q.mu.Lock()
 			waiting := f.takeLocked(q)
@@ -436,6 +534,9 @@ func (f *Fleet) leadQuick(g *Game) func(*seatQueue) {
 				f.q.inflight[d.room] -= len(d.batch)
 				if f.q.inflight[d.room] == 0 {
 					delete(f.q.inflight, d.room)
+				}
+				if d.err == nil && d.res.Status.State == agonesv1.GameServerAllocationAllocated {
+					f.learnLocked(d.room, d.res)
 				}
 				again, n := f.quickOutcome(g, d.room, d.batch, d.res, d.err)
 				if n == 0 {

@@ -131,6 +131,12 @@ func (f *Fleet) changed(old, gs *agonesv1.GameServer) {
 	wasRoom := old != nil && isLiveRoom(old)
 	isRoom := gs != nil && isLiveRoom(gs)
 	switch {
+	case isRoom:
+		f.forget(gs.Labels[bridgeapi.LabelRoom], gs)
+	case wasRoom:
+		f.forget(old.Labels[bridgeapi.LabelRoom], nil)
+	}
+	switch {
 	case wasRoom && (!isRoom || old.Labels[bridgeapi.LabelRoom] != gs.Labels[bridgeapi.LabelRoom]):
 		state := "Deleted"
 		if gs != nil {
