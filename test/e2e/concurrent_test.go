@@ -131,6 +131,9 @@ type backend struct {
 func devBackend(tb testing.TB, servers int) backend {
 	h := startUsher(tb, func(c *config.Config) {
 		c.Games[0].Buffer, c.Games[0].MaxServers = servers, servers
+		// Nobody connects in these tests: rooms must not end (and free their servers) as
+		// empty while they run.
+		c.Games[0].Env["USHER_EXAMPLE_EMPTY_TIMEOUT"] = "5m"
 		c.AllocationWait = 3 * time.Second
 	})
 	eventually(tb, 30*time.Second, func() error {

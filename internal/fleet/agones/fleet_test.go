@@ -966,3 +966,120 @@ func eventually(tb testing.TB, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestJoinsCoalesce: players joining one room at the same moment go out in one
+// allocation carrying all of them (at most the free seats); each learns from the List
+// whether they got in. Agones' own batch window is in force.
+func TestJoinsCoalesce(t *testing.T) {
+	e := newEnv(t, Config{Coalesce: 20 * time.Millisecond}, room("treasure", "t-1", "ABCD", false, "host"))
+	e.fake.SetBatchWait(agonestest.DefaultBatchWait)
+	type result struct {
+		player string
+		err    error
+	}
+	results := make(chan result, 6)
+	for i := range 6 {
+		go func() {
+			p := fmt.Sprintf("p%d", i)
+			_, err := e.f.Join(context.Background(), "treasure", "ABCD", p)
+			results <- result{p, err}
+		}()
+	}
+	// The queue gathers on the fake clock: let it run once all six are waiting.
+	eventually(t, func() bool {
+		e.f.q.mu.Lock()
+		defer e.f.q.mu.Unlock()
+		q := e.f.q.byKey["treasure/ABCD"]
+		return q != nil && len(q.waiting) == 6
+	})
+	stop := stepWhileWaiting(e.clk)
+	defer stop()
+	admitted, full := 0, 0
+	for range 6 {
+		r := <-results
+		switch {
+		case r.err == nil:
+			admitted++
+		case errors.Is(r.err, match.ErrRoomFull):
+			full++
+		default:
+			t.Errorf("%s: %v", r.player, r.err)
+		}
+	}
+	if admitted != 2 || full != 4 {
+		t.Errorf("admitted %d, room_full %d; want 2 and 4 (room of 3, host seated)", admitted, full)
+	}
+	reqs := e.fake.Requests()
+	if len(reqs) != 1 || len(reqs[0].Spec.Lists[bridgeapi.PlayersList].AddValues) != 2 {
+		var sizes []int
+		for _, r := range reqs {
+			sizes = append(sizes, len(r.Spec.Lists[bridgeapi.PlayersList].AddValues))
+		}
+		t.Errorf("sent allocations adding %v players, want one adding 2 (the free seats)", sizes)
+	}
+	gs, _ := e.fake.Get("default", "t-1")
+	if n := len(seats(gs)); n != 3 {
+		t.Errorf("seats %v, want 3", seats(gs))
+	}
+}
+
+// TestJoinBusyRoom: when another allocation takes the room in the same Agones batch (here
+// one sent straight to the fake, as another Usher replica would), Agones answers
+// UnAllocated although the room has free seats. The join backs off and gets in; it does
+// not hear room_full.
+func TestJoinBusyRoom(t *testing.T) {
+	e := newEnv(t, Config{}, room("treasure", "t-1", "ABCD", false, "host"))
+	e.fake.SetBatchWait(agonestest.DefaultBatchWait)
+	e.fake.Hold()
+	other := make(chan error, 1)
+	g := testGames[0].withDefaults()
+	go func() {
+		res, err := e.fake.Client().Allocate(context.Background(), "default", joinAllocation(&g, "ABCD", "other-replica"))
+		if err == nil && res.Status.State != agonesv1.GameServerAllocationAllocated {
+			err = fmt.Errorf("other replica's allocation: %s", res.Status.State)
+		}
+		other <- err
+	}()
+	eventually(t, func() bool { return e.fake.Pending() == 1 })
+	stop := stepWhileWaiting(e.clk)
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.f.Join(context.Background(), "treasure", "ABCD", "p")
+		done <- err
+	}()
+	eventually(t, func() bool { return e.fake.Pending() == 2 })
+	e.fake.Release()
+	if err := <-done; err != nil {
+		t.Fatalf("join: %v, want a seat (the room had two free)", err)
+	}
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.fake.Requests()); n != 3 {
+		t.Errorf("%d allocations, want 3 (the other replica's, the busy one, the retry)", n)
+	}
+	gs, _ := e.fake.Get("default", "t-1")
+	if diff := cmp.Diff([]string{"host", "other-replica", "p"}, seats(gs)); diff != "" {
+		t.Errorf("seats (-want +got):\n%s", diff)
+	}
+}
+
+// TestJoinBusyUntilDeadline: a room that stays busy (here: Contention on every try) past
+// the retry policy's wait is answered no capacity (try again), never room_full.
+func TestJoinBusyUntilDeadline(t *testing.T) {
+	e := newEnv(t, Config{Retry: match.Retry{Wait: 2 * time.Second}}, room("treasure", "t-1", "ABCD", false, "host"))
+	e.fake.Contend(1000)
+	stop := stepWhileWaiting(e.clk)
+	_, err := e.f.Join(context.Background(), "treasure", "ABCD", "p")
+	stop()
+	if !errors.Is(err, match.ErrNoCapacity) || errors.Is(err, match.ErrRoomFull) {
+		t.Fatalf("err = %v, want no capacity", err)
+	}
+	if waited := e.clk.Since(t0); waited > 2*time.Second+10*time.Millisecond {
+		t.Errorf("gave up after %v, past the 2s wait", waited)
+	}
+	if n := len(e.fake.Requests()); n < 3 {
+		t.Errorf("%d allocations, want retries", n)
+	}
+}

@@ -202,14 +202,10 @@ func (f *Fleet) freeLocked(g *Game, gs *agonesv1.GameServer, room string) int {
 		values = len(seats(gs))
 	}
 	if k, ok := f.q.known[room]; ok {
-		var seen time.Time
-		if gs != nil {
-			seen, _ = time.Parse(time.RFC3339Nano, gs.Annotations[agonesv1.AnnotationLastAllocated])
-		}
-		if gs == nil || seen.Before(k.allocated) {
+		if !caughtUp(gs, k) {
 			capacity, values = k.capacity, k.values
 		} else {
-			delete(f.q.known, room) // the watch has caught up
+			delete(f.q.known, room)
 		}
 	}
 	return capacity - values - f.q.inflight[room]
@@ -229,13 +225,23 @@ func (f *Fleet) forget(room string, gs *agonesv1.GameServer) {
 	if !ok {
 		return
 	}
-	if gs != nil {
-		seen, err := time.Parse(time.RFC3339Nano, gs.Annotations[agonesv1.AnnotationLastAllocated])
-		if err != nil || seen.Before(k.allocated) {
-			return
-		}
+	if gs == nil || caughtUp(gs, k) {
+		delete(f.q.known, room)
 	}
-	delete(f.q.known, room)
+}
+
+// caughtUp reports whether the watch's gs shows the allocation k was learnt from (or a
+// later one): its agones.dev/last-allocated is later, or the same with the same number of
+// seats (two allocations in one clock tick cannot be told apart by time alone).
+func caughtUp(gs *agonesv1.GameServer, k knownList) bool {
+	if gs == nil {
+		return false
+	}
+	seen, err := time.Parse(time.RFC3339Nano, gs.Annotations[agonesv1.AnnotationLastAllocated])
+	if err != nil {
+		return false
+	}
+	return seen.After(k.allocated) || (seen.Equal(k.allocated) && len(seats(gs)) == k.values)
 }
 
 // learnLocked records the players List of an Allocated response for freeLocked.
@@ -270,6 +276,7 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 	return func(q *seatQueue) {
 		var b backoffState
 		b.f = f
+		full := false // this queue's last allocation found the room full
 		f.gather()
 		for {
 			f.q.mu.Lock()
@@ -307,8 +314,9 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 			switch {
 			case free > 0:
 				n = min(len(waiting), free) // at most the free seats
-			case fresh && f.q.inflight[room] == 0:
-				// Agones itself just answered that the room is full.
+			case (fresh || full) && f.q.inflight[room] == 0:
+				// Agones itself just answered that the room is full, and the watch shows
+				// no seat freed since.
 				for _, r := range waiting {
 					r.finish(match.Server{}, fmt.Errorf("join room %s: %w", room, match.ErrRoomFull))
 				}
@@ -339,6 +347,8 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 			}
 			if err == nil && res.Status.State == agonesv1.GameServerAllocationAllocated {
 				f.learnLocked(room, res)
+				l := res.Status.Lists[bridgeapi.PlayersList]
+				full = int64(len(l.Values)) >= l.Capacity
 			}
 			requeue, seated := f.joinOutcome(g, room, batch, res, err)
 			q.waiting = append(requeue, q.waiting...)
