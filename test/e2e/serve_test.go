@@ -67,7 +67,13 @@ func (e *echoServer) port() int32 { return int32(e.ln.Addr().(*net.TCPAddr).Port
 
 // startServe runs `usher serve` wiring against a fake Agones API server through a real
 // kubeconfig file.
-func startServe(tb testing.TB, fake *agonestest.Server, keyPEM []byte) *harness {
+func startServe(tb testing.TB, fake *agonestest.Server, keyPEM []byte, opts ...app.Option) *harness {
+	tb.Helper()
+	return startServeWith(tb, fake, keyPEM, nil, opts...)
+}
+
+// startServeWith is startServe with edit applied to the config first.
+func startServeWith(tb testing.TB, fake *agonestest.Server, keyPEM []byte, edit func(*config.Config), opts ...app.Option) *harness {
 	tb.Helper()
 	kubeconfig := filepath.Join(tb.TempDir(), "kubeconfig")
 	kc := fmt.Sprintf(`apiVersion: v1
@@ -89,7 +95,10 @@ current-context: fake
 	cfg.TokenRate, cfg.JoinRate = 10000, 10000
 	cfg.Games = []config.Game{{ID: "example", Name: "Example", MaxPlayers: 4,
 		Agones: config.AgonesGame{Namespace: "usher-games", Fleet: "example", PortName: "ws", Dial: config.DialAddress}}}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), opts...)
 	if err != nil {
 		tb.Fatalf("app.New: %v", err)
 	}
