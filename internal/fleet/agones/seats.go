@@ -121,13 +121,16 @@ func (f *Fleet) enqueue(ctx context.Context, key, player string, lead func(*seat
 // takeLocked removes the canceled requests from q, fails those whose deadline has passed
 // with their last error, and returns the rest (q keeps them). When none is left it
 // retires q (its leader must return).
-func (f *Fleet) takeLocked(q *seatQueue) []*seatRequest {
-	now := f.clk.Now()
+func (f *Fleet) takeLocked(q *seatQueue) []*seatRequest { return f.pruneLocked(q, f.clk.Now()) }
+
+// pruneLocked is takeLocked for a try at time at: requests whose deadline is before it
+// are failed.
+func (f *Fleet) pruneLocked(q *seatQueue, at time.Time) []*seatRequest {
 	live := q.waiting[:0]
 	for _, r := range q.waiting {
 		switch {
 		case r.canceled.Load():
-		case r.lastErr != nil && now.After(r.deadline):
+		case r.lastErr != nil && at.After(r.deadline):
 			r.finish(match.Server{}, r.lastErr)
 		default:
 			live = append(live, r)
@@ -147,23 +150,7 @@ func (f *Fleet) takeLocked(q *seatQueue) []*seatRequest {
 func (f *Fleet) backoff(q *seatQueue, b *backoffState) bool {
 	d := b.next()
 	f.q.mu.Lock()
-	at := f.clk.Now().Add(d)
-	live := q.waiting[:0]
-	for _, r := range q.waiting {
-		switch {
-		case r.canceled.Load():
-		case r.lastErr != nil && at.After(r.deadline):
-			r.finish(match.Server{}, r.lastErr)
-		default:
-			live = append(live, r)
-		}
-	}
-	clear(q.waiting[len(live):])
-	q.waiting = live
-	n := len(live)
-	if n == 0 {
-		delete(f.q.byKey, q.key)
-	}
+	n := len(f.pruneLocked(q, f.clk.Now().Add(d)))
 	f.q.mu.Unlock()
 	if n == 0 {
 		return false
