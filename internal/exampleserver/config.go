@@ -18,6 +18,9 @@ const (
 	EnvEmptyTimeout = "USHER_EXAMPLE_EMPTY_TIMEOUT"
 	// EnvHeartbeat is the interval between heartbeats to the bridge, as a Go duration ("2s").
 	EnvHeartbeat = "USHER_EXAMPLE_HEARTBEAT"
+	// EnvSlowTimeout is how long a player's send queue may stay full before the player is
+	// dropped as too slow (a Go duration).
+	EnvSlowTimeout = "USHER_EXAMPLE_SLOW_TIMEOUT"
 	// EnvLogFormat selects the log format of Main: "json", or text when unset.
 	EnvLogFormat = "USHER_LOG_FORMAT"
 	// EnvEcho turns on echo mode ("1" or "true"): each message goes back to its sender only.
@@ -30,7 +33,10 @@ const (
 	DefaultHeartbeatInterval       = 2 * time.Second
 	DefaultEmptyTimeout            = 30 * time.Second
 	DefaultMaxMessageBytes   int64 = 64 << 10
-	DefaultSendQueue               = 256
+	// DefaultSendQueue holds more than two full bursts Usher lets one player send (twice
+	// --max-message-rate, 400 at the default 200/s), so that bursts never fill it.
+	DefaultSendQueue   = 1024
+	DefaultSlowTimeout = 2 * time.Second
 )
 
 // Config configures the example game server. Zero values of the optional fields take the
@@ -54,9 +60,13 @@ type Config struct {
 	// MaxMessageBytes bounds one message from a player (default 64 KiB); a bigger one closes
 	// that player's connection with 1009.
 	MaxMessageBytes int64
-	// SendQueue is how many messages may wait for one player; a player whose queue is full is
-	// disconnected with 1008 "too slow" (default 256).
+	// SendQueue is how many messages may wait for one player (default 1024). A message for
+	// a player whose queue is full makes its sender wait (the relay pushes back on the
+	// sender, not on the bystanders); a queue still full after SlowTimeout means that
+	// player is too slow: it is disconnected with 1008 "too slow".
 	SendQueue int
+	// SlowTimeout is how long a full send queue may stay full (default 2s).
+	SlowTimeout time.Duration
 	// Echo sends each message back to its sender instead of to the other players, written by
 	// the reading goroutine into a reused buffer: the echo path benchmarks measure latency on.
 	Echo bool
@@ -98,6 +108,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}{
 		{EnvEmptyTimeout, &cfg.EmptyTimeout},
 		{EnvHeartbeat, &cfg.HeartbeatInterval},
+		{EnvSlowTimeout, &cfg.SlowTimeout},
 	} {
 		s := strings.TrimSpace(getenv(d.env))
 		if s == "" {
@@ -141,6 +152,9 @@ func (c Config) Validate() error {
 	if c.SendQueue < 0 {
 		errs = append(errs, fmt.Errorf("send queue %d: must not be negative", c.SendQueue))
 	}
+	if c.SlowTimeout < 0 {
+		errs = append(errs, fmt.Errorf("slow timeout %v: must not be negative", c.SlowTimeout))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("example server config: %w", err)
 	}
@@ -159,6 +173,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SendQueue == 0 {
 		c.SendQueue = DefaultSendQueue
+	}
+	if c.SlowTimeout == 0 {
+		c.SlowTimeout = DefaultSlowTimeout
 	}
 	return c
 }

@@ -30,7 +30,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	defaults := Config{
 		Host: "127.0.0.1", Port: 7001, BridgeURL: "http://127.0.0.1:9359", Game: "demo", Server: "demo-1",
-		HeartbeatInterval: 2 * time.Second, EmptyTimeout: 30 * time.Second, MaxMessageBytes: 64 << 10, SendQueue: 256,
+		HeartbeatInterval: 2 * time.Second, EmptyTimeout: 30 * time.Second, MaxMessageBytes: 64 << 10, SendQueue: 1024, SlowTimeout: 2 * time.Second,
 	}
 	tests := []struct {
 		name    string

@@ -51,7 +51,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *server) serveConn(ws *websocket.Conn, player, name, room string) {
 	log := s.log.With("player", player)
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
-	c := &conn{ws: ws, player: player, limit: s.cfg.SendQueue, wake: make(chan struct{}, 1), writerDone: make(chan struct{})}
+	c := &conn{ws: ws, player: player, limit: s.cfg.SendQueue, wake: make(chan struct{}, 1), space: make(chan struct{}, 1), writerDone: make(chan struct{})}
 	if code, text, ok := s.join(c, name, room, log); !ok {
 		closeNow(ws, code, text)
 		return
@@ -215,17 +215,27 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-// relay queues m for every other player. A player whose queue is full is closed: one slow
-// player never holds up the others.
+// relay queues m for every other player. For a player whose queue is full the sender
+// waits (this is the sender's reading goroutine, so the sender is slowed, as Usher's relay
+// pushes back on it), up to SlowTimeout: a player whose queue stays full that long is too
+// slow and is closed. So a burst never costs a bystander its connection, and one slow
+// player holds the others up once, for SlowTimeout at most.
 func (s *server) relay(from *conn, m message) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	from.peers = from.peers[:0]
 	for _, to := range s.players {
-		if to == from || to.push(m) {
+		if to != from {
+			from.peers = append(from.peers, to)
+		}
+	}
+	s.mu.RUnlock()
+	for i, to := range from.peers {
+		from.peers[i] = nil
+		if to.push(m) || to.waitPush(m, s.cfg.SlowTimeout) {
 			continue
 		}
 		if to.close(websocket.ClosePolicyViolation, "too slow") {
-			s.log.Warn("player too slow, disconnecting", "player", to.player, "queue", to.limit)
+			s.log.Warn("player too slow, disconnecting", "player", to.player, "queue", to.limit, "waited", s.cfg.SlowTimeout)
 		}
 	}
 }
@@ -244,7 +254,9 @@ type conn struct {
 	player     string
 	limit      int           // queue bound, counting the batch being written
 	wake       chan struct{} // capacity 1: work for the writer
+	space      chan struct{} // capacity 1: the writer made room in the queue
 	writerDone chan struct{}
+	peers      []*conn      // the relay's list of recipients; only this player's reader uses it
 	inflight   atomic.Int32 // messages of the current batch not written yet
 	wmu        sync.Mutex   // held around each data write
 
@@ -270,6 +282,25 @@ func (c *conn) push(m message) bool {
 	c.queue = append(c.queue, m)
 	c.signal()
 	return true
+}
+
+// waitPush waits up to d for room in the queue to push m, and reports whether m was
+// queued (or dropped because the connection is closing).
+func (c *conn) waitPush(m message, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.space:
+			if c.push(m) {
+				return true
+			}
+		case <-c.writerDone:
+			return true // the connection is gone: nothing to deliver
+		case <-t.C:
+			return c.push(m)
+		}
+	}
 }
 
 // close asks the writer to send a close frame with code (none when code is 0) and stop; the
@@ -337,6 +368,10 @@ func (c *conn) writeLoop(log *slog.Logger) {
 			}
 			batch[i] = message{}
 			c.inflight.Add(-1)
+			select { // a relay waiting for room may go on
+			case c.space <- struct{}{}:
+			default:
+			}
 		}
 		clear(batch)
 		c.mu.Lock()

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -343,7 +345,7 @@ func TestEmptyTimeout(t *testing.T) {
 }
 
 func TestSlowPlayerIsDropped(t *testing.T) {
-	h := start(t, Config{SendQueue: 8})
+	h := start(t, Config{SendQueue: 8, SlowTimeout: 300 * time.Millisecond})
 	h.bridge.allocate("K7QX", 4)
 	sender, _ := h.join(t, "sender")
 	fast, _ := h.join(t, "fast")
@@ -538,4 +540,58 @@ func TestRun(t *testing.T) {
 			t.Errorf("welcome %+v", w)
 		}
 	})
+}
+
+// TestBurstSparesBystanders: one player sends a burst as large as Usher lets through
+// (twice --max-message-rate: 400 at the default) at once; the other players, reading at
+// their own pace, are not dropped and receive every message in order.
+func TestBurstSparesBystanders(t *testing.T) {
+	h := start(t, Config{}) // the defaults, as Usher runs the example server
+	h.bridge.allocate("K7QX", 4)
+	sender, _ := h.join(t, "sender")
+	var bystanders []*websocket.Conn
+	for _, p := range []string{"b1", "b2", "b3"} {
+		c, _ := h.join(t, p)
+		bystanders = append(bystanders, c)
+	}
+	const burst = 400
+	var wg sync.WaitGroup
+	errs := make(chan error, len(bystanders))
+	for i, c := range bystanders {
+		wg.Go(func() {
+			for n := range burst {
+				_ = c.SetReadDeadline(time.Now().Add(waitFor))
+				_, data, err := c.ReadMessage()
+				if err != nil {
+					errs <- fmt.Errorf("bystander %d after %d messages: %w", i+1, n, err)
+					return
+				}
+				if got := binary.BigEndian.Uint32(data); got != uint32(n) {
+					errs <- fmt.Errorf("bystander %d got message %d, want %d", i+1, got, n)
+					return
+				}
+				if i == 0 && n%50 == 0 {
+					time.Sleep(20 * time.Millisecond) // a slower (but not slow) reader
+				}
+			}
+		})
+	}
+	msg := make([]byte, 512)
+	for n := range burst {
+		binary.BigEndian.PutUint32(msg, uint32(n))
+		_ = sender.SetWriteDeadline(time.Now().Add(waitFor))
+		if err := sender.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			t.Fatalf("sender, message %d: %v", n, err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, p := range []string{"b1", "b2", "b3", "sender"} {
+		if h.bridge.hasEvent("disconnected " + p) {
+			t.Errorf("%s was disconnected", p)
+		}
+	}
 }
