@@ -125,7 +125,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	a.Proxy = proxy.New(pcfg, a.Metrics, log.With("component", "proxy"))
 
 	svc := match.NewService(games, a.Fleet, a.Tickets, a.retry, a.Metrics, log.With("component", "match"))
-	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate}, httpapi.Deps{
+	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
 		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,
 	})

@@ -56,6 +56,7 @@ type Config struct {
 
 	TokenRate      int // requests per minute per client IP on /request_token
 	JoinRate       int // requests per minute per client IP, and per player, on /join
+	CreateRate     int // rooms created per minute per client IP (joins that ask for a new room)
 	TrustedProxies []string
 	AllowedOrigins []string
 	AllowNoOrigin  bool
@@ -142,6 +143,7 @@ func Default(mode Mode) Config {
 		MaxMessageRate:  200,
 		TokenRate:       30,
 		JoinRate:        60,
+		CreateRate:      10,
 		AllowedOrigins:  []string{"http://localhost:*", "http://127.0.0.1:*"},
 		AllowNoOrigin:   true,
 		AllocationWait:  3 * time.Second,
@@ -185,6 +187,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Relay, "relay", c.Relay, "relay engine: eventloop (Linux: a few epoll loops, no goroutine per player) or goroutines (two per player); empty = eventloop on Linux, goroutines elsewhere")
 	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "requests per minute per client IP on /request_token")
 	fs.IntVar(&c.JoinRate, "join-rate", c.JoinRate, "requests per minute on /join, per client IP and per player")
+	fs.IntVar(&c.CreateRate, "create-rate", c.CreateRate, "rooms a client IP may create per minute (joins that ask for a new room)")
 	fs.Func("trusted-proxies", "comma-separated IPs or CIDRs whose CF-Connecting-IP / X-Forwarded-For are believed", listSetter(&c.TrustedProxies))
 	fs.Func("allowed-origins", fmt.Sprintf("comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port) (default %q)",
 		strings.Join(c.AllowedOrigins, ",")), listSetter(&c.AllowedOrigins))
@@ -370,6 +373,7 @@ func (c Config) Validate() error {
 		"--relay must be eventloop or goroutines (or empty for the platform's default), got %q", c.Relay)
 	check(c.TokenRate >= 1, "--token-rate must be at least 1 per minute")
 	check(c.JoinRate >= 1, "--join-rate must be at least 1 per minute")
+	check(c.CreateRate >= 1, "--create-rate must be at least 1 per minute")
 	check(c.AllocationWait >= 0 && c.AllocationWait <= time.Minute, "--allocation-wait must be 0 to 1m")
 	check(c.DrainDelay >= 0 && c.ShutdownTimeout >= 0, "--drain-delay and --shutdown-timeout must be >= 0")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)

@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -38,6 +39,9 @@ const (
 type Config struct {
 	TokenRate int // per minute per client IP on /request_token
 	JoinRate  int // per minute per client IP, and per player, on /join
+	// CreateRate is how many rooms a client IP may create per minute: /join requests that
+	// ask for a new room (neither "room" nor "quick"). 0 means no such limit.
+	CreateRate int
 }
 
 // Deps are the parts the API drives.
@@ -106,7 +110,7 @@ func (s *Server) routes() {
 	a.Post("/request_token", api, s.limit("request_token", "ip", s.cfg.TokenRate, s.ipKey), s.requestToken)
 	a.Options("/request_token", api)
 	a.Post("/join", api, s.limit("join", "ip", s.cfg.JoinRate, s.ipKey), s.authenticate,
-		s.limit("join", "player", s.cfg.JoinRate, playerKey), s.join)
+		s.limit("join", "player", s.cfg.JoinRate, playerKey), s.limitCreates(), s.join)
 	a.Options("/join", api)
 	a.Get("/connect", s.connect)
 }
@@ -126,6 +130,35 @@ func (s *Server) limit(route, key string, perMinute int, keyFn func(*fiber.Ctx) 
 				Message: "too many requests; slow down", RetryAfter: time.Duration(max(retry, 1)) * time.Second}
 		},
 	})
+}
+
+// limitCreates limits room creation per client IP (CreateRate), on its own counter: the
+// joins that ask for a new room. A create takes a whole game server, a join by code one
+// seat, so creates get the smaller budget.
+func (s *Server) limitCreates() fiber.Handler {
+	if s.cfg.CreateRate <= 0 {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	limit := s.limit("join_create", "ip", s.cfg.CreateRate, s.ipKey)
+	return func(c *fiber.Ctx) error {
+		if !createsRoom(c.Body()) {
+			return c.Next()
+		}
+		return limit(c)
+	}
+}
+
+// createsRoom reports whether a /join body asks for a new room. A body that does not
+// decode counts as none: the join handler refuses it.
+func createsRoom(body []byte) bool {
+	var b struct {
+		Room  json.RawMessage `json:"room"`
+		Quick json.RawMessage `json:"quick"`
+	}
+	if json.Unmarshal(body, &b) != nil {
+		return false
+	}
+	return b.Room == nil && (b.Quick == nil || string(b.Quick) == "false")
 }
 
 // clientAddr is the client's address: the socket peer, or what a trusted proxy says.

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usher-gg/usher/internal/config"
+)
+
+// clientFrom returns an HTTP client whose connections come from the loopback address ip
+// (127.0.0.0/8 is all this machine's), so that Usher sees another client IP.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return d.DialContext(ctx, network, addr) },
+	}}
+}
+
+// createFrom asks for a new room with tk from client, returning the status and error code.
+func (h *harness) createFrom(client *http.Client, tk tokenResp) (int, string, error) {
+	req, _ := http.NewRequest("POST", h.base+"/join", strings.NewReader(`{"game":"example"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tk.Token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 {
+		return 200, "", nil
+	}
+	var e apiError
+	_ = jsonDecode(resp, &e)
+	return resp.StatusCode, e.Error.Code, nil
+}
+
+// TestCreateRateLimit: room creation has its own per-IP budget (--create-rate); joins by
+// code from the same IP, and creates from other IPs, are not affected by it.
+func TestCreateRateLimit(t *testing.T) {
+	h := startUsher(t, func(c *config.Config) {
+		c.CreateRate = 3
+		c.Games[0].Buffer, c.Games[0].MaxServers = 6, 8
+		c.Games[0].Env["USHER_EXAMPLE_EMPTY_TIMEOUT"] = "5m"
+	})
+	local := clientFrom("127.0.0.1")
+	var rooms []string
+	for i := range 4 {
+		tk := h.token(fmt.Sprintf("c%d", i))
+		st, code, err := h.createFrom(local, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i < 3 && st != 200:
+			t.Fatalf("create %d: %d %s, want 200", i, st, code)
+		case i == 3 && (st != 429 || code != "rate_limited"):
+			t.Fatalf("create %d: %d %s, want 429 rate_limited", i, st, code)
+		}
+	}
+	for _, r := range h.app.Local.Servers() {
+		if r.Room != "" {
+			rooms = append(rooms, r.Room)
+		}
+	}
+	// A join by code from the same IP still goes through.
+	if _, st, code := h.join(h.token("friend").Token, fmt.Sprintf(`{"game":"example","room":%q}`, rooms[0])); st != 200 {
+		t.Errorf("join by code after the create limit: %d %s, want 200", st, code)
+	}
+	// Another IP creates as usual.
+	if st, code, err := h.createFrom(clientFrom("127.0.0.2"), h.token("other")); err != nil || st != 200 {
+		t.Errorf("create from another IP: %d %s %v, want 200", st, code, err)
+	}
+}
+
+// TestOneIPCannotStarveOthers: with the default limits, one IP creating rooms non-stop
+// takes at most its create budget, and other IPs' creates succeed meanwhile.
+func TestOneIPCannotStarveOthers(t *testing.T) {
+	h := startUsher(t, func(c *config.Config) {
+		def := config.Default(config.ModeDev)
+		c.TokenRate, c.JoinRate, c.CreateRate = def.TokenRate, def.JoinRate, def.CreateRate
+		c.Games[0].Buffer, c.Games[0].MaxServers = 4, config.DefaultMaxServers
+		c.Games[0].Env["USHER_EXAMPLE_EMPTY_TIMEOUT"] = "5m"
+	})
+	// Tokens first (the token limit is per IP too): the attacker's from 127.0.0.1, each
+	// honest player's from an address of their own.
+	attacker := clientFrom("127.0.0.1")
+	var tokens []tokenResp
+	for range 20 {
+		tokens = append(tokens, h.token(""))
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	created, limited := 0, 0
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			st, _, err := h.createFrom(attacker, tokens[i%len(tokens)])
+			if err != nil {
+				return
+			}
+			switch st {
+			case 200:
+				created++
+			case 429:
+				limited++
+			}
+			if i >= 200 {
+				return
+			}
+		}
+	})
+	failures := 0
+	for i := range 10 {
+		ip := fmt.Sprintf("127.0.0.%d", 10+i)
+		c := clientFrom(ip)
+		tk := h.tokenFrom(c, "honest")
+		if st, code, err := h.createFrom(c, tk); err != nil || st != 200 {
+			t.Errorf("honest create from %s: %d %s %v", ip, st, code, err)
+			failures++
+		}
+	}
+	close(stop)
+	wg.Wait()
+	def := config.Default(config.ModeDev)
+	if created > def.CreateRate {
+		t.Errorf("one IP created %d rooms within a minute, want at most --create-rate %d", created, def.CreateRate)
+	}
+	if limited == 0 {
+		t.Errorf("the attacker was never limited (%d created)", created)
+	}
+	t.Logf("attacker: %d rooms, %d refused; honest failures: %d", created, limited, failures)
+}
+
+// tokenFrom is token over client.
+func (h *harness) tokenFrom(client *http.Client, name string) tokenResp {
+	h.t.Helper()
+	resp, err := client.Post(h.base+"/request_token", "application/json", strings.NewReader(fmt.Sprintf(`{"name":%q}`, name)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr tokenResp
+	if resp.StatusCode != 200 || jsonDecode(resp, &tr) != nil {
+		h.t.Fatalf("request_token: %d", resp.StatusCode)
+	}
+	return tr
+}
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
