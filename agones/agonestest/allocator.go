@@ -127,6 +127,22 @@ func (s *Server) allocator() {
 	var sortKey string
 	count := 0
 	served := false
+	// The answers of the batch so far. Agones' update workers answer once each write is
+	// done, which takes longer than choosing the rest of the batch: a client's next
+	// request cannot land in the batch that served its last one. So the answers go out
+	// when the batch ends (or its list is refreshed).
+	type answer struct {
+		req *allocRequest
+		res allocResult
+	}
+	var answers []answer
+	deliver := func() {
+		for i, a := range answers {
+			a.req.resp <- a.res
+			answers[i] = answer{}
+		}
+		answers = answers[:0]
+	}
 	for {
 		if list == nil { // between batches: wait while the test holds the allocator
 			s.mu.Lock()
@@ -149,6 +165,7 @@ func (s *Server) allocator() {
 			// Nothing pending: the batch ends; sleep to let the next one gather.
 			list, count = nil, 0
 			served = false
+			deliver()
 			s.mu.Lock()
 			wait := s.batchWait
 			s.mu.Unlock()
@@ -177,6 +194,9 @@ func (s *Server) allocator() {
 		key := priorityKey(req.gsa)
 		if count >= maxBatchBeforeRefresh || key != sortKey {
 			list, count = nil, 0
+			s.mu.Unlock()
+			deliver()
+			s.mu.Lock()
 		}
 		sortKey = key
 		if list == nil {
@@ -191,7 +211,7 @@ func (s *Server) allocator() {
 			time.AfterFunc(conflictRetryWait, func() { s.enqueue(req) })
 			continue
 		}
-		req.resp <- res
+		answers = append(answers, answer{req, res})
 	}
 }
 
