@@ -45,7 +45,7 @@ func startApp(b *testing.B) *app.App {
 	g.Env = map[string]string{asExample: "1", "USHER_EXAMPLE_EMPTY_TIMEOUT": "1h"}
 	g.MaxPlayers, g.Buffer, g.MaxServers = 1000, 1, 2
 	cfg.Games = []config.Game{g}
-	cfg.TokenRate, cfg.JoinRate = 1<<30, 1<<30
+	cfg.TokenRate, cfg.JoinRate, cfg.CreateRate = 1<<30, 1<<30, 1<<30
 	cfg.ShutdownTimeout = 5 * time.Second
 	a, err := app.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -91,7 +91,7 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms int, log *slo
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--config", catPath,
 		// The bench is one client IP asking for thousands of tokens and joins: lift the
 		// per-IP limits. The proxy's limits (message rate and size) stay at their defaults.
-		"--token-rate", "1000000000", "--join-rate", "1000000000",
+		"--token-rate", "1000000000", "--join-rate", "1000000000", "--create-rate", "1000000000",
 		"--ticket-ttl", "2m", "--allocation-wait", "30s", "--shutdown-timeout", "5s",
 		"--log-format", "json", "--log-level", "info",
 	}

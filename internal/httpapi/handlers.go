@@ -178,6 +178,13 @@ func (s *Server) connect(c *fiber.Ctx) error {
 		s.Metrics.Connects.WithLabelValues("ticket_invalid").Inc()
 		return err
 	}
+	// A player holds one room: a ticket for a room they have left since is stale.
+	if h, ok, herr := s.Match.Holds(c.UserContext(), t.Player); herr == nil && ok && (h.Room != t.Room || h.Game != t.Game) {
+		s.Metrics.TicketsRedeemed.WithLabelValues("invalid").Inc()
+		s.Metrics.Connects.WithLabelValues("ticket_invalid").Inc()
+		return &Error{Status: fiber.StatusUnauthorized, Code: CodeTicketInvalid,
+			Message: "this ticket is for a room the player has left for another; join again"}
+	}
 	s.Metrics.TicketsRedeemed.WithLabelValues("ok").Inc()
 	up, err := s.Proxy.Dial(c.UserContext(), proxy.Target{
 		Addr: t.Addr, Player: t.Player, Name: t.Name, Room: t.Room, Game: t.Game, Server: t.Server,

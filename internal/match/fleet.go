@@ -39,6 +39,11 @@ type Fleet interface {
 	QuickJoin(ctx context.Context, game, player string) (Server, error)
 	// Rooms lists the live rooms of game (all games when game is "").
 	Rooms(ctx context.Context, game string) ([]Room, error)
+	// Release gives up player's reserved seat in room (a player holds one room: they
+	// joined another). A seat the player has taken (connected) is left to the game
+	// server, which reports the disconnect. A backend that cannot release seats itself
+	// returns nil: the seat is released when its ticket goes unused.
+	Release(ctx context.Context, game, room, player string) error
 }
 
 // Server is a game server that holds a seat for a player, as returned by a Fleet.

@@ -88,18 +88,23 @@ type Service struct {
 	// retry bounds how long a join waits for a free game server or seat (the
 	// --allocation-wait) and paces its tries; its clock is the service's clock.
 	retry Retry
+	holds Holds
 }
 
 // NewService returns a Service for the given games. retry is the allocation retry
-// policy (NewRetry(--allocation-wait, clk)); the fleet should use the same one.
-func NewService(games []Game, fleet Fleet, tickets ticket.Store, retry Retry, m *metrics.Metrics, log *slog.Logger) *Service {
+// policy (NewRetry(--allocation-wait, clk)); the fleet should use the same one. holds
+// records the room each player holds (nil: in memory, for an hour).
+func NewService(games []Game, fleet Fleet, tickets ticket.Store, holds Holds, retry Retry, m *metrics.Metrics, log *slog.Logger) *Service {
 	if retry.Clock == nil {
 		retry.Clock = NewRetry(0, nil).Clock
 	}
 	if retry.Backoff.Duration == 0 {
 		retry.Backoff = DefaultBackoff()
 	}
-	s := &Service{fleet: fleet, tickets: tickets, games: map[string]Game{}, m: m, log: log, retry: retry}
+	if holds == nil {
+		holds = NewMemoryHolds(time.Hour, retry.Clock)
+	}
+	s := &Service{fleet: fleet, tickets: tickets, games: map[string]Game{}, m: m, log: log, retry: retry, holds: holds}
 	for _, g := range games {
 		s.games[g.ID] = g
 		s.order = append(s.order, g.ID)
@@ -145,6 +150,9 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (res JoinResult, er
 	if err != nil {
 		return res, err
 	}
+	if err := s.move(ctx, g.ID, srv, req.Player); err != nil {
+		return res, err
+	}
 	id, exp, err := s.tickets.Issue(ctx, ticket.Ticket{
 		Player: req.Player, Name: req.Name, Game: g.ID, Room: srv.Room, Server: srv.Name, Addr: srv.Addr,
 	})
@@ -155,6 +163,30 @@ func (s *Service) Join(ctx context.Context, req JoinRequest) (res JoinResult, er
 	s.log.LogAttrs(ctx, slog.LevelInfo, "joined", slog.String("game", g.ID), slog.String("room", srv.Room),
 		slog.String("player", req.Player), slog.String("gameserver", srv.Name), slog.String("mode", string(mode)))
 	return JoinResult{Room: srv.Room, Ticket: id, ExpiresAt: exp, Game: g.ID, MaxPlayers: g.MaxPlayers, Public: srv.Public}, nil
+}
+
+// move makes srv's room the one player holds, releasing the seat of the room they held
+// before, if another: a player holds a seat in one room at most.
+func (s *Service) move(ctx context.Context, game string, srv Server, player string) error {
+	prev, err := s.holds.Move(ctx, player, Hold{Game: game, Room: srv.Room, Server: srv.Name})
+	if err != nil {
+		return fmt.Errorf("record the room player %s holds: %w", player, err)
+	}
+	if prev.Room == "" || (prev.Room == srv.Room && prev.Game == game) {
+		return nil
+	}
+	if err := s.fleet.Release(ctx, prev.Game, prev.Room, player); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "release of the room left failed", slog.String("game", prev.Game),
+			slog.String("room", prev.Room), slog.String("player", player), slog.Any("err", err))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "player left a room for another", slog.String("player", player),
+		slog.String("from_room", prev.Room), slog.String("room", srv.Room), slog.String("game", game))
+	return nil
+}
+
+// Holds reports the room player holds, if any: a ticket for another room is stale.
+func (s *Service) Holds(ctx context.Context, player string) (Hold, bool, error) {
+	return s.holds.Get(ctx, player)
 }
 
 // create allocates a new room under a fresh code, trying again (the retry policy) while

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,8 +72,9 @@ func TestNormalizeCode(t *testing.T) {
 type scriptedFleet struct {
 	mu     sync.Mutex
 	script []error
-	codes  []string
-	quick  error
+	codes    []string
+	quick    error
+	released []string
 }
 
 func (f *scriptedFleet) Create(_ context.Context, game, room string, public bool, player string) (Server, error) {
@@ -93,6 +95,13 @@ func (f *scriptedFleet) Join(context.Context, string, string, string) (Server, e
 
 func (f *scriptedFleet) QuickJoin(context.Context, string, string) (Server, error) {
 	return Server{}, f.quick
+}
+
+func (f *scriptedFleet) Release(_ context.Context, game, room, player string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, game+"/"+room+"/"+player)
+	return nil
 }
 
 func (f *scriptedFleet) Rooms(context.Context, string) ([]Room, error) {
@@ -116,7 +125,7 @@ func newTestService(tb testing.TB, f Fleet, tk ticket.Store, wait time.Duration)
 	m := metrics.New(prometheus.NewRegistry())
 	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	tb.Cleanup(autoStep(clk))
-	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, NewRetry(wait, clk), m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
+	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, nil, NewRetry(wait, clk), m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
 }
 
 // autoStep moves clk to its next waiter's time whenever something waits on it, until
@@ -251,5 +260,51 @@ func TestQuickTriesRoomsAgain(t *testing.T) {
 	}
 	if res.Room != "OTHR" || f.quickCalls != 2 || len(f.codes) != 1 {
 		t.Errorf("joined %s after %d quick joins and %d creates; want OTHR after 2 and 1", res.Room, f.quickCalls, len(f.codes))
+	}
+}
+
+// TestOneRoomPerPlayer: a player who joins a second room gives up the seat of the first.
+func TestOneRoomPerPlayer(t *testing.T) {
+	f := &scriptedFleet{}
+	s, _ := newTestService(t, f, &memTickets{}, 0)
+	first, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.released) != 0 {
+		t.Fatalf("released %v on the first join", f.released)
+	}
+	second, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"g/" + first.Room + "/p"}; !slices.Equal(f.released, want) {
+		t.Errorf("released %v, want %v", f.released, want)
+	}
+	if h, ok, _ := s.Holds(context.Background(), "p"); !ok || h.Room != second.Room {
+		t.Errorf("hold = %+v, %v; want room %s", h, ok, second.Room)
+	}
+	// Another player's join releases nothing of p's.
+	if _, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "q"}); err != nil || len(f.released) != 1 {
+		t.Errorf("q's join: %v, released %v", err, f.released)
+	}
+}
+
+func TestMemoryHoldsExpire(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	h := NewMemoryHolds(time.Minute, clk)
+	ctx := context.Background()
+	if prev, _ := h.Move(ctx, "p", Hold{Game: "g", Room: "AAAA"}); prev != (Hold{}) {
+		t.Errorf("first move: prev %+v", prev)
+	}
+	if prev, _ := h.Move(ctx, "p", Hold{Game: "g", Room: "BBBB"}); prev.Room != "AAAA" {
+		t.Errorf("second move: prev %+v, want AAAA", prev)
+	}
+	clk.Step(2 * time.Minute)
+	if _, ok, _ := h.Get(ctx, "p"); ok {
+		t.Error("hold still there after its ttl")
+	}
+	if prev, _ := h.Move(ctx, "p", Hold{Game: "g", Room: "CCCC"}); prev != (Hold{}) {
+		t.Errorf("move after expiry: prev %+v, want none", prev)
 	}
 }

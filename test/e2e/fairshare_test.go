@@ -158,3 +158,45 @@ func (h *harness) tokenFrom(client *http.Client, name string) tokenResp {
 }
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// TestOneRoomPerPlayer: a player holds a seat in one room at most. Creating (or joining)
+// another room gives up the first: in usher dev its reserved seat is free at once, and in
+// both modes a ticket for it is refused at /connect while the new one works.
+func TestOneRoomPerPlayer(t *testing.T) {
+	for _, mk := range []func(testing.TB) backend{
+		func(tb testing.TB) backend { return devBackend(tb, 3) },
+		func(tb testing.TB) backend { b, _ := serveBackend(tb, 3); return b },
+	} {
+		b := mk(t)
+		t.Run(b.name, func(t *testing.T) {
+			h := b.h.with(t)
+			tk := h.token("Ann").Token
+			first := h.mustJoin(tk, `{"game":"example"}`)
+			second := h.mustJoin(tk, `{"game":"example"}`)
+			if first.Room == second.Room {
+				t.Fatalf("both creates gave room %s", first.Room)
+			}
+			if b.name == "dev" {
+				if n := b.seats()[first.Room]; n != 0 {
+					t.Errorf("the room left holds %d seats, want 0", n)
+				}
+			}
+			if c, st, code := h.dial(first.ConnectURL, ""); c != nil || st != 401 || code != "ticket_invalid" {
+				if c != nil {
+					c.Close()
+				}
+				t.Errorf("connect with the first room's ticket: %d %s, want 401 ticket_invalid", st, code)
+			}
+			c, st, code := h.dial(second.ConnectURL, "") // a native client: no Origin
+			if c == nil {
+				t.Fatalf("connect with the second room's ticket: %d %s", st, code)
+			}
+			c.Close()
+			// Joining back by code moves the hold back.
+			back := h.mustJoin(tk, fmt.Sprintf(`{"game":"example","room":%q}`, first.Room))
+			if back.Room != first.Room {
+				t.Errorf("joined %s, want %s", back.Room, first.Room)
+			}
+		})
+	}
+}

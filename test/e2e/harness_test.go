@@ -58,7 +58,7 @@ func startUsher(tb testing.TB, edit func(*config.Config)) *harness {
 	g.Buffer, g.MaxServers = 2, 12
 	cfg.Games = []config.Game{g}
 	cfg.AllocationWait = 5 * time.Second
-	cfg.TokenRate, cfg.JoinRate = 10000, 10000 // the rate limit tests set their own
+	cfg.TokenRate, cfg.JoinRate, cfg.CreateRate = 10000, 10000, 10000 // the rate limit tests set their own
 	cfg.ShutdownTimeout = 5 * time.Second
 	if edit != nil {
 		edit(&cfg)

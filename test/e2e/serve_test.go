@@ -92,7 +92,7 @@ current-context: fake
 	cfg.JWTKeyPEM = string(keyPEM)
 	cfg.DrainDelay = 0
 	cfg.AllowNoOrigin = true
-	cfg.TokenRate, cfg.JoinRate = 10000, 10000
+	cfg.TokenRate, cfg.JoinRate, cfg.CreateRate = 10000, 10000, 10000
 	cfg.Games = []config.Game{{ID: "example", Name: "Example", MaxPlayers: 4,
 		Agones: config.AgonesGame{Namespace: "usher-games", Fleet: "example", PortName: "ws", Dial: config.DialAddress}}}
 	if edit != nil {

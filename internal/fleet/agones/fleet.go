@@ -288,6 +288,12 @@ func (f *Fleet) QuickJoin(ctx context.Context, game, player string) (match.Serve
 	return f.enqueue(ctx, "quick/"+g.ID, player, f.leadQuick(g))
 }
 
+// Release does nothing: Usher may only create allocations and read GameServers, so it
+// cannot take a value off a players List. The seat of a player who joined another room
+// is released by the bridge when its ticket goes unused (Usher refuses it at /connect),
+// or when the game server reports the player gone.
+func (f *Fleet) Release(context.Context, string, string, string) error { return nil }
+
 // Rooms lists the live rooms of game (every game when game is ""), oldest first, from the
 // watch. Seats and Connected are both the length of the players List: Agones knows seats,
 // not connections (the bridge keeps the List to the players holding or taking a seat).

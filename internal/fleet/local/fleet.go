@@ -159,6 +159,15 @@ func (f *Fleet) QuickJoin(ctx context.Context, game, player string) (match.Serve
 	return f.st.quickJoin(game, player)
 }
 
+// Release gives up player's reserved seat in room (they joined another room): it is
+// free at once. A taken seat is left: the game server reports the disconnect.
+func (f *Fleet) Release(ctx context.Context, game, room, player string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return f.st.release(game, room, player)
+}
+
 // Rooms lists the live rooms of game, or of every game when game is "", oldest first.
 // Errors: match.ErrUnknownGame.
 func (f *Fleet) Rooms(ctx context.Context, game string) ([]match.Room, error) {

@@ -442,6 +442,26 @@ func (st *state) playerDisconnected(s *server, player string) error {
 	return nil
 }
 
+// release implements Fleet.Release.
+func (st *state) release(game, room, player string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.rooms[room]
+	if s == nil || s.game != game {
+		return nil // the room has ended
+	}
+	se := s.seatOf(player)
+	if se == nil || se.connected {
+		return nil
+	}
+	s.forgetSeat(se)
+	i := slices.Index(s.seats, se)
+	s.seats = slices.Delete(s.seats, i, i+1)
+	s.changedLocked()
+	st.publish(s.game)
+	return nil
+}
+
 // shutdown handles POST /shutdown: the room ends now; the process is expected to exit
 // within StopTimeout, after which the supervisor terminates it.
 func (st *state) shutdown(s *server) error {
