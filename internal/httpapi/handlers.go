@@ -125,8 +125,8 @@ type joinRequest struct {
 	// Room is raw so that null, a number or an object are refused rather than read as "no
 	// room" (which would create a room).
 	Room   json.RawMessage `json:"room"`
-	Quick  bool    `json:"quick"`
-	Public bool    `json:"public"`
+	Quick  bool            `json:"quick"`
+	Public bool            `json:"public"`
 }
 
 type joinResponse struct {
