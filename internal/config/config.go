@@ -15,6 +15,8 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/usher-gg/usher/internal/clientip"
 )
 
 // Mode is how Usher runs its game servers.
@@ -57,6 +59,7 @@ type Config struct {
 	TokenRate      int // requests per minute per client IP on /request_token
 	JoinRate       int // requests per minute per client IP, and per player, on /join
 	TrustedProxies []string
+	ClientIPHeader string // the one header believed from TrustedProxies: X-Forwarded-For or a single-IP header
 	AllowedOrigins []string
 	AllowNoOrigin  bool
 
@@ -142,6 +145,7 @@ func Default(mode Mode) Config {
 		MaxMessageRate:  200,
 		TokenRate:       30,
 		JoinRate:        60,
+		ClientIPHeader:  clientip.XForwardedFor,
 		AllowedOrigins:  []string{"http://localhost:*", "http://127.0.0.1:*"},
 		AllowNoOrigin:   true,
 		AllocationWait:  3 * time.Second,
@@ -185,7 +189,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Relay, "relay", c.Relay, "relay engine: eventloop (Linux: a few epoll loops, no goroutine per player) or goroutines (two per player); empty = eventloop on Linux, goroutines elsewhere")
 	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "requests per minute per client IP on /request_token")
 	fs.IntVar(&c.JoinRate, "join-rate", c.JoinRate, "requests per minute on /join, per client IP and per player")
-	fs.Func("trusted-proxies", "comma-separated IPs or CIDRs whose CF-Connecting-IP / X-Forwarded-For are believed", listSetter(&c.TrustedProxies))
+	fs.Func("trusted-proxies", "comma-separated IPs or CIDRs whose --client-ip-header is believed", listSetter(&c.TrustedProxies))
+	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "the one header believed from --trusted-proxies: X-Forwarded-For (right-most untrusted hop) or a header holding one IP, e.g. CF-Connecting-IP behind a Cloudflare Tunnel")
 	fs.Func("allowed-origins", fmt.Sprintf("comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port) (default %q)",
 		strings.Join(c.AllowedOrigins, ",")), listSetter(&c.AllowedOrigins))
 	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
@@ -370,6 +375,9 @@ func (c Config) Validate() error {
 		"--relay must be eventloop or goroutines (or empty for the platform's default), got %q", c.Relay)
 	check(c.TokenRate >= 1, "--token-rate must be at least 1 per minute")
 	check(c.JoinRate >= 1, "--join-rate must be at least 1 per minute")
+	if err := clientip.CheckHeader(c.ClientIPHeader); err != nil {
+		errs = append(errs, fmt.Errorf("--client-ip-header: %w", err))
+	}
 	check(c.AllocationWait >= 0 && c.AllocationWait <= time.Minute, "--allocation-wait must be 0 to 1m")
 	check(c.DrainDelay >= 0 && c.ShutdownTimeout >= 0, "--drain-delay and --shutdown-timeout must be >= 0")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)

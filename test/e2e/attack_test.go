@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usher-gg/usher/internal/config"
 )
 
 // rawResponse is an answer read off the wire.
@@ -267,6 +269,75 @@ func TestJoinAndTokenInputAttacks(t *testing.T) {
 		r = h.raw(post(addr, "/join", tok, []byte(`{"game":"example"}`)))
 		if r.status != 200 || !format.Match(r.body) {
 			t.Errorf("/join: %d %s, want expires_at in RFC 3339 UTC whole seconds", r.status, r.body)
+		}
+	})
+}
+
+// TestClientIPHeaderAttack: behind --trusted-proxies only the header named by
+// --client-ip-header is believed. A client-sent CF-Connecting-IP passed through by a proxy that
+// appends X-Forwarded-For correctly buys no new quota, and the other way round.
+func TestClientIPHeaderAttack(t *testing.T) {
+	tokenRequest := func(addr string, headers ...string) string {
+		return "POST /request_token HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: 0\r\nConnection: close\r\n" +
+			strings.Join(headers, "\r\n") + "\r\n\r\n"
+	}
+	statuses := func(h *harness, reqs ...string) []int {
+		var got []int
+		for _, r := range reqs {
+			got = append(got, h.raw(r).status)
+		}
+		return got
+	}
+	trust := func(header string) func(*config.Config) {
+		return func(c *config.Config) {
+			c.TokenRate = 3
+			c.TrustedProxies = []string{"127.0.0.1", "::1"}
+			if header != "" {
+				c.ClientIPHeader = header
+			}
+		}
+	}
+
+	t.Run("X-Forwarded-For (default): CF-Connecting-IP is not read", func(t *testing.T) {
+		h := startUsher(t, trust("")).with(t)
+		addr := h.app.PublicAddr()
+		var reqs []string
+		for i := range 4 {
+			// The client forges CF-Connecting-IP and X-Forwarded-For; the proxy appends the
+			// address it saw (203.0.113.5) and passes CF-Connecting-IP through.
+			reqs = append(reqs, tokenRequest(addr, fmt.Sprintf("CF-Connecting-IP: 198.51.100.%d", i+1),
+				fmt.Sprintf("X-Forwarded-For: 192.0.2.%d, 203.0.113.5", i+1)))
+		}
+		if got := statuses(h, reqs...); fmt.Sprint(got) != "[200 200 200 429]" {
+			t.Errorf("one client forging CF-Connecting-IP: %v, want [200 200 200 429]", got)
+		}
+		// Another client, as the proxy saw it, has its own quota.
+		if got := statuses(h, tokenRequest(addr, "X-Forwarded-For: 203.0.113.6")); got[0] != 200 {
+			t.Errorf("another client: %v, want 200", got)
+		}
+	})
+
+	t.Run("CF-Connecting-IP: X-Forwarded-For is not read", func(t *testing.T) {
+		h := startUsher(t, trust("CF-Connecting-IP")).with(t)
+		addr := h.app.PublicAddr()
+		var reqs []string
+		for i := range 4 {
+			reqs = append(reqs, tokenRequest(addr, "CF-Connecting-IP: 203.0.113.5", fmt.Sprintf("X-Forwarded-For: 192.0.2.%d", i+1)))
+		}
+		if got := statuses(h, reqs...); fmt.Sprint(got) != "[200 200 200 429]" {
+			t.Errorf("one client forging X-Forwarded-For: %v, want [200 200 200 429]", got)
+		}
+		if got := statuses(h, tokenRequest(addr, "CF-Connecting-IP: 203.0.113.6")); got[0] != 200 {
+			t.Errorf("another client: %v, want 200", got)
+		}
+		// A value that is not one IP address names no one: the peer (the proxy) is the client,
+		// so garbage cannot mint fresh keys.
+		var garbage []string
+		for i := range 4 {
+			garbage = append(garbage, tokenRequest(addr, fmt.Sprintf("CF-Connecting-IP: 203.0.113.%d, 203.0.113.%d", i+10, i+20)))
+		}
+		if got := statuses(h, garbage...); fmt.Sprint(got) != "[200 200 200 429]" {
+			t.Errorf("CF-Connecting-IP lists: %v, want [200 200 200 429] (all counted as the proxy)", got)
 		}
 	})
 }
