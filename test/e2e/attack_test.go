@@ -341,3 +341,44 @@ func TestClientIPHeaderAttack(t *testing.T) {
 		}
 	})
 }
+
+// TestSlowRequestGets408: a request not fully received within the read timeout (10s, headers
+// and body) is answered 408 invalid_request in the API's JSON error shape, then closed.
+func TestSlowRequestGets408(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 10s read timeout; skipped with -short")
+	}
+	h := startUsher(t, nil)
+	addr := h.app.PublicAddr()
+	for name, partial := range map[string]string{
+		"headers never end": "GET /games HTTP/1.1\r\nHost: " + addr + "\r\nX-Slow: 1\r\n",
+		"body never ends":   "POST /request_token HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: 100\r\n\r\n{",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			conn.SetDeadline(start.Add(20 * time.Second))
+			if _, err := io.WriteString(conn, partial); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			var e apiError
+			if resp.StatusCode != 408 || json.Unmarshal(body, &e) != nil || e.Error.Code != "invalid_request" {
+				t.Errorf("after %s: %d %s, want 408 invalid_request", time.Since(start).Round(time.Millisecond), resp.StatusCode, body)
+			}
+			if d := time.Since(start); d < 9*time.Second {
+				t.Errorf("answered after %s, before the 10s read timeout", d)
+			}
+		})
+	}
+}
