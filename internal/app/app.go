@@ -104,9 +104,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	ips, err := clientip.New(cfg.TrustedProxies)
+	ips, err := clientip.New(cfg.TrustedProxies, cfg.ClientIPHeader)
 	if err != nil {
-		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+		return nil, fmt.Errorf("--trusted-proxies / --client-ip-header: %w", err)
 	}
 
 	var games []match.Game

@@ -1,6 +1,7 @@
 package clientip
 
 import (
+	"cmp"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,14 +11,50 @@ import (
 // proxy and a single IPv4 address.
 var testTrusted = []string{"173.245.48.0/20", "10.0.0.0/8", "2001:db8:cf::/48", "192.0.2.1"}
 
-// newResolver returns a Resolver over trusted or fails the test.
+// newResolver returns a Resolver believing X-Forwarded-For from trusted, or fails the test.
 func newResolver(tb testing.TB, trusted ...string) *Resolver {
 	tb.Helper()
-	r, err := New(trusted)
+	return newResolverFor(tb, XForwardedFor, trusted...)
+}
+
+// newResolverFor returns a Resolver believing header from trusted, or fails the test.
+func newResolverFor(tb testing.TB, header string, trusted ...string) *Resolver {
+	tb.Helper()
+	r, err := New(trusted, header)
 	if err != nil {
-		tb.Fatalf("New(%q): %v", trusted, err)
+		tb.Fatalf("New(%q, %q): %v", trusted, header, err)
 	}
 	return r
+}
+
+// request is a request's headers as ClientIP reads them: every line of a header, by name
+// (case-insensitive). It records which names were asked for.
+type request struct {
+	lines map[string][]string
+	asked []string
+}
+
+// newRequest builds a request carrying CF-Connecting-IP cf and X-Forwarded-For xff (each
+// one line when not empty) plus extra "Name: value" lines.
+func newRequest(cf, xff string, extra ...string) *request {
+	r := &request{lines: map[string][]string{}}
+	add := func(name, v string) { r.lines[strings.ToLower(name)] = append(r.lines[strings.ToLower(name)], v) }
+	if cf != "" {
+		add("CF-Connecting-IP", cf)
+	}
+	if xff != "" {
+		add("X-Forwarded-For", xff)
+	}
+	for _, l := range extra {
+		name, v, _ := strings.Cut(l, ":")
+		add(name, strings.TrimSpace(v))
+	}
+	return r
+}
+
+func (r *request) values(name string) []string {
+	r.asked = append(r.asked, name)
+	return r.lines[strings.ToLower(name)]
 }
 
 // addr parses s or fails the test; "" is the zero Addr.
@@ -34,12 +71,13 @@ func addr(tb testing.TB, s string) netip.Addr {
 }
 
 func TestClientIP(t *testing.T) {
-	r := newResolver(t, testTrusted...)
 	tests := []struct {
 		name   string
+		header string // believed header; "" = X-Forwarded-For
 		remote string
 		cf     string
 		xff    string
+		extra  []string // more header lines, "Name: value"
 		want   string
 	}{
 		// Untrusted peers: headers are ignored whatever they say.
@@ -51,14 +89,28 @@ func TestClientIP(t *testing.T) {
 		{name: "untrusted v4-mapped peer is unmapped", remote: "::ffff:203.0.113.9", xff: "198.51.100.1", want: "203.0.113.9"},
 		{name: "untrusted peer with zone", remote: "fe80::1%eth0", xff: "198.51.100.1", want: "fe80::1"},
 
-		// Trusted peers: CF-Connecting-IP first.
-		{name: "CF header from trusted proxy", remote: "173.245.48.7", cf: "198.51.100.1", xff: "192.0.2.200", want: "198.51.100.1"},
-		{name: "CF header with spaces and port", remote: "173.245.48.7", cf: " [2001:db8:5::1]:443 ", want: "2001:db8:5::1"},
-		{name: "CF header garbage falls back to XFF", remote: "173.245.48.7", cf: "not-an-ip", xff: "198.51.100.1", want: "198.51.100.1"},
-		{name: "CF header unspecified is garbage", remote: "173.245.48.7", cf: "0.0.0.0", xff: "198.51.100.1", want: "198.51.100.1"},
-		{name: "trusted v4-mapped peer", remote: "::ffff:10.1.2.3", cf: "198.51.100.1", want: "198.51.100.1"},
+		// Trusted peers, X-Forwarded-For believed (the default): CF-Connecting-IP is never read.
+		{name: "CF header from trusted proxy is not believed", remote: "173.245.48.7", cf: "198.51.100.1", xff: "192.0.2.200", want: "192.0.2.200"},
+		{name: "CF header alone from trusted proxy is not believed", remote: "173.245.48.7", cf: "198.51.100.1", want: "173.245.48.7"},
+		{name: "trusted v4-mapped peer", remote: "::ffff:10.1.2.3", xff: "198.51.100.1", want: "198.51.100.1"},
 		{name: "trusted single address", remote: "192.0.2.1", xff: "198.51.100.1", want: "198.51.100.1"},
 		{name: "trusted peer, no headers", remote: "10.0.0.5", want: "10.0.0.5"},
+
+		// Trusted peers, CF-Connecting-IP believed: X-Forwarded-For is never read.
+		{name: "CF: header from trusted proxy", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "198.51.100.1", xff: "192.0.2.200", want: "198.51.100.1"},
+		{name: "CF: name matched in any case", header: "cf-connecting-ip", remote: "173.245.48.7", cf: "198.51.100.1", want: "198.51.100.1"},
+		{name: "CF: spaces around IPv6", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: " 2001:db8:5::1 ", want: "2001:db8:5::1"},
+		{name: "CF: XFF ignored without CF", header: "CF-Connecting-IP", remote: "173.245.48.7", xff: "198.51.100.1", want: "173.245.48.7"},
+		{name: "CF: garbage is the peer, not XFF", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "not-an-ip", xff: "198.51.100.1", want: "173.245.48.7"},
+		{name: "CF: unspecified is garbage", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "0.0.0.0", want: "173.245.48.7"},
+		{name: "CF: a port is garbage", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "198.51.100.1:443", want: "173.245.48.7"},
+		{name: "CF: brackets are garbage", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "[2001:db8::1]", want: "173.245.48.7"},
+		{name: "CF: a list is garbage", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "198.51.100.1, 198.51.100.2", want: "173.245.48.7"},
+		{name: "CF: a zone is garbage", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "fe80::1%eth0", want: "173.245.48.7"},
+		{name: "CF: two lines are garbage", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "198.51.100.1", extra: []string{"CF-Connecting-IP: 198.51.100.2"}, want: "173.245.48.7"},
+		{name: "CF: v4-mapped is unmapped", header: "CF-Connecting-IP", remote: "173.245.48.7", cf: "::ffff:198.51.100.1", want: "198.51.100.1"},
+		{name: "CF: forged from untrusted peer", header: "CF-Connecting-IP", remote: "203.0.113.9", cf: "198.51.100.1", want: "203.0.113.9"},
+		{name: "X-Real-IP believed", header: "X-Real-IP", remote: "10.0.0.5", cf: "198.51.100.1", xff: "198.51.100.2", extra: []string{"X-Real-IP: 198.51.100.3"}, want: "198.51.100.3"},
 
 		// Trusted peers: X-Forwarded-For from the right.
 		{name: "one hop", remote: "10.0.0.5", xff: "198.51.100.1", want: "198.51.100.1"},
@@ -84,9 +136,20 @@ func TestClientIP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := r.ClientIP(addr(t, tt.remote), tt.cf, tt.xff)
+			r := newResolverFor(t, cmp.Or(tt.header, XForwardedFor), testTrusted...)
+			req := newRequest(tt.cf, tt.xff, tt.extra...)
+			got := r.ClientIP(addr(t, tt.remote), req.values)
 			if want := addr(t, tt.want); got != want {
-				t.Errorf("ClientIP(%s, cf %q, xff %q) = %s, want %s", tt.remote, tt.cf, tt.xff, got, want)
+				t.Errorf("ClientIP(%s, cf %q, xff %q, %q) believing %s = %s, want %s", tt.remote, tt.cf, tt.xff, tt.extra, r.Header(), got, want)
+			}
+			// Only the named header is ever read, and nothing from an untrusted peer.
+			for _, name := range req.asked {
+				if !strings.EqualFold(name, r.Header()) {
+					t.Errorf("ClientIP read header %q, want only %q", name, r.Header())
+				}
+			}
+			if len(req.asked) > 1 {
+				t.Errorf("ClientIP asked for headers %q, want at most one look", req.asked)
 			}
 		})
 	}
@@ -95,7 +158,8 @@ func TestClientIP(t *testing.T) {
 func TestClientIPTrustsNobodyByDefault(t *testing.T) {
 	r := newResolver(t)
 	remote := addr(t, "10.0.0.5")
-	if got := r.ClientIP(remote, "198.51.100.1", "198.51.100.2"); got != remote {
+	req := newRequest("198.51.100.1", "198.51.100.2")
+	if got := r.ClientIP(remote, req.values); got != remote || len(req.asked) != 0 {
 		t.Errorf("ClientIP with no trusted proxies = %s, want the peer %s", got, remote)
 	}
 }
@@ -123,7 +187,7 @@ func TestNew(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := New([]string{"192.0.2.99", tt.entry})
+			r, err := New([]string{"192.0.2.99", tt.entry}, "")
 			if tt.wantErr {
 				if err == nil {
 					t.Fatalf("New(%q) = nil error, want one", tt.entry)
@@ -197,7 +261,8 @@ func TestKeyGroupsIPv6By64(t *testing.T) {
 // FuzzClientIP checks that ClientIP never panics, always returns a valid address for a valid
 // peer, never returns the unspecified address, and that an untrusted peer always wins.
 func FuzzClientIP(f *testing.F) {
-	r := newResolver(f, testTrusted...)
+	xffR := newResolver(f, testTrusted...)
+	cfR := newResolverFor(f, "CF-Connecting-IP", testTrusted...)
 	// The oracle for "trusted" is built apart from the Resolver, so a Resolver that trusted too
 	// much or too little would be caught rather than agreed with.
 	var oracle []netip.Prefix
@@ -223,33 +288,73 @@ func FuzzClientIP(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got := r.ClientIP(remote, cf, xff)
-		if !got.IsValid() {
-			t.Fatalf("ClientIP(%s, %q, %q) returned an invalid address", remote, cf, xff)
+		for _, r := range []*Resolver{xffR, cfR} {
+			fuzzOne(t, r, oracle, remote, cf, xff)
 		}
-		if got.Is4In6() || got.Zone() != "" {
-			t.Fatalf("ClientIP(%s, %q, %q) = %s, want it unmapped and without zone", remote, cf, xff, got)
-		}
-		peer := remote.Unmap().WithZone("")
-		trusted := false
-		for _, p := range oracle {
-			trusted = trusted || p.Contains(peer)
-		}
-		if !trusted && got != peer {
-			t.Fatalf("ClientIP(untrusted %s, %q, %q) = %s, want the peer itself", remote, cf, xff, got)
-		}
-		if got != peer && got.IsUnspecified() {
-			t.Fatalf("ClientIP(%s, %q, %q) = %s from a header", remote, cf, xff, got)
-		}
-		_ = Key(got)
 	})
+}
+
+// fuzzOne checks one resolver's answer for FuzzClientIP.
+func fuzzOne(t *testing.T, r *Resolver, oracle []netip.Prefix, remote netip.Addr, cf, xff string) {
+	got := r.ClientIP(remote, newRequest(cf, xff).values)
+	if !got.IsValid() {
+		t.Fatalf("ClientIP(%s, %q, %q) returned an invalid address", remote, cf, xff)
+	}
+	if got.Is4In6() || got.Zone() != "" {
+		t.Fatalf("ClientIP(%s, %q, %q) = %s, want it unmapped and without zone", remote, cf, xff, got)
+	}
+	peer := remote.Unmap().WithZone("")
+	trusted := false
+	for _, p := range oracle {
+		trusted = trusted || p.Contains(peer)
+	}
+	if !trusted && got != peer {
+		t.Fatalf("ClientIP(untrusted %s, %q, %q) = %s, want the peer itself", remote, cf, xff, got)
+	}
+	if got != peer && got.IsUnspecified() {
+		t.Fatalf("ClientIP(%s, %q, %q) = %s from a header", remote, cf, xff, got)
+	}
+	// Only the named header counts: dropping the other one changes nothing.
+	alone := newRequest("", xff)
+	if !strings.EqualFold(r.Header(), XForwardedFor) {
+		alone = newRequest(cf, "")
+	}
+	if again := r.ClientIP(remote, alone.values); again != got {
+		t.Fatalf("ClientIP(%s, %q, %q) believing %s = %s, but %s without the other header", remote, cf, xff, r.Header(), got, again)
+	}
+	_ = Key(got)
 }
 
 func BenchmarkClientIP(b *testing.B) {
 	r := newResolver(b, testTrusted...)
 	remote := addr(b, "10.0.0.5")
+	xff := []string{"6.6.6.6, 198.51.100.1, 173.245.48.9, 10.0.0.7"}
 	b.ReportAllocs()
 	for b.Loop() {
-		r.ClientIP(remote, "", "6.6.6.6, 198.51.100.1, 173.245.48.9, 10.0.0.7")
+		r.ClientIP(remote, func(string) []string { return xff })
+	}
+}
+
+func TestCheckHeader(t *testing.T) {
+	for _, ok := range []string{"X-Forwarded-For", "x-forwarded-for", "CF-Connecting-IP", "X-Real-IP", "True-Client-IP", "Fly-Client-IP"} {
+		if err := CheckHeader(ok); err != nil {
+			t.Errorf("CheckHeader(%q) = %v, want nil", ok, err)
+		}
+		if _, err := New(nil, ok); err != nil {
+			t.Errorf("New(nil, %q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "X Forwarded", "X-Forwarded-For:", "CF-Connecting-IP\r\n", "Forwarded", "forwarded", "Host", "Cookie", strings.Repeat("x", 65), "Ünicode"} {
+		if err := CheckHeader(bad); err == nil {
+			t.Errorf("CheckHeader(%q) = nil, want an error", bad)
+		}
+		if bad != "" { // "" means the default
+			if _, err := New(nil, bad); err == nil {
+				t.Errorf("New(nil, %q) = nil error", bad)
+			}
+		}
+	}
+	if r, err := New(nil, ""); err != nil || r.Header() != XForwardedFor {
+		t.Errorf("New(nil, \"\") believes %q (%v), want %s", r.Header(), err, XForwardedFor)
 	}
 }

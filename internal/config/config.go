@@ -15,6 +15,8 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/usher-gg/usher/internal/clientip"
 )
 
 // Mode is how Usher runs its game servers.
@@ -58,6 +60,7 @@ type Config struct {
 	JoinRate       int // requests per minute per client IP, and per player, on /join
 	CreateRate     int // rooms created per minute per client IP (joins that ask for a new room)
 	TrustedProxies []string
+	ClientIPHeader string // the one header believed from TrustedProxies: X-Forwarded-For or a single-IP header
 	AllowedOrigins []string
 	AllowNoOrigin  bool
 
@@ -144,6 +147,7 @@ func Default(mode Mode) Config {
 		TokenRate:       30,
 		JoinRate:        60,
 		CreateRate:      10,
+		ClientIPHeader:  clientip.XForwardedFor,
 		AllowedOrigins:  []string{"http://localhost:*", "http://127.0.0.1:*"},
 		AllowNoOrigin:   true,
 		AllocationWait:  3 * time.Second,
@@ -188,7 +192,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.TokenRate, "token-rate", c.TokenRate, "requests per minute per client IP on /request_token")
 	fs.IntVar(&c.JoinRate, "join-rate", c.JoinRate, "requests per minute on /join, per client IP and per player")
 	fs.IntVar(&c.CreateRate, "create-rate", c.CreateRate, "rooms a client IP may create per minute (joins that ask for a new room)")
-	fs.Func("trusted-proxies", "comma-separated IPs or CIDRs whose CF-Connecting-IP / X-Forwarded-For are believed", listSetter(&c.TrustedProxies))
+	fs.Func("trusted-proxies", "comma-separated IPs or CIDRs whose --client-ip-header is believed", listSetter(&c.TrustedProxies))
+	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "the one header believed from --trusted-proxies: X-Forwarded-For (right-most untrusted hop) or a header holding one IP, e.g. CF-Connecting-IP behind a Cloudflare Tunnel")
 	fs.Func("allowed-origins", fmt.Sprintf("comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port) (default %q)",
 		strings.Join(c.AllowedOrigins, ",")), listSetter(&c.AllowedOrigins))
 	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
@@ -374,6 +379,9 @@ func (c Config) Validate() error {
 	check(c.TokenRate >= 1, "--token-rate must be at least 1 per minute")
 	check(c.JoinRate >= 1, "--join-rate must be at least 1 per minute")
 	check(c.CreateRate >= 1, "--create-rate must be at least 1 per minute")
+	if err := clientip.CheckHeader(c.ClientIPHeader); err != nil {
+		errs = append(errs, fmt.Errorf("--client-ip-header: %w", err))
+	}
 	check(c.AllocationWait >= 0 && c.AllocationWait <= time.Minute, "--allocation-wait must be 0 to 1m")
 	check(c.DrainDelay >= 0 && c.ShutdownTimeout >= 0, "--drain-delay and --shutdown-timeout must be >= 0")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)

@@ -20,6 +20,9 @@ func TestParseDefaults(t *testing.T) {
 	if c.Listen != "127.0.0.1:8080" || c.AdminListen != "127.0.0.1:8081" || c.TicketTTL != 15*time.Second || c.TokenCacheSize != 65536 {
 		t.Errorf("defaults: listen %q admin %q ticket-ttl %s token-cache-size %d", c.Listen, c.AdminListen, c.TicketTTL, c.TokenCacheSize)
 	}
+	if c.ClientIPHeader != "X-Forwarded-For" {
+		t.Errorf("default client IP header %q, want X-Forwarded-For", c.ClientIPHeader)
+	}
 	want := []Game{ExampleGame("/bin/usher")}
 	want[0].Agones = AgonesGame{Namespace: "default", Fleet: "example", PortName: "default", Dial: "pod"}
 	if diff := cmp.Diff(want, c.Games); diff != "" {
@@ -56,6 +59,24 @@ func TestParseFlagsAndEnv(t *testing.T) {
 	}
 }
 
+func TestClientIPHeaderFlagAndEnv(t *testing.T) {
+	t.Setenv("USHER_CLIENT_IP_HEADER", "CF-Connecting-IP")
+	c, err := Parse(ModeDev, nil, "/u", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientIPHeader != "CF-Connecting-IP" {
+		t.Errorf("USHER_CLIENT_IP_HEADER not read: %q", c.ClientIPHeader)
+	}
+	c, err = Parse(ModeDev, []string{"--client-ip-header", "X-Real-IP"}, "/u", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientIPHeader != "X-Real-IP" {
+		t.Errorf("flag should win over env: %q, want X-Real-IP", c.ClientIPHeader)
+	}
+}
+
 func TestParseRejectsBadValues(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -73,6 +94,9 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{[]string{"--token-cache-size=1048577"}, "--token-cache-size"},
 		{[]string{"--relay=threads"}, "--relay"},
 		{[]string{"--relay-loops=-1"}, "--relay-loops"},
+		{[]string{"--client-ip-header="}, "--client-ip-header"},
+		{[]string{"--client-ip-header=Forwarded"}, "--client-ip-header"},
+		{[]string{"--client-ip-header=CF-Connecting-IP, X-Forwarded-For"}, "--client-ip-header"},
 		{[]string{"stray"}, "unexpected arguments"},
 	}
 	for _, tt := range tests {

@@ -12,7 +12,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/usher-gg/usher/internal/auth"
@@ -68,7 +67,17 @@ type tokenResponse struct {
 	Token     string    `json:"token"`
 	PlayerID  string    `json:"player_id"`
 	Name      string    `json:"name"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt timestamp `json:"expires_at"`
+}
+
+// timestamp is how the API writes a time: RFC 3339 in UTC with whole seconds
+// ("2026-11-26T12:00:00Z"), the same in every answer. Sub-second parts are cut off, so the
+// time written is never later than the real one.
+type timestamp time.Time
+
+// MarshalJSON writes t as a JSON string in RFC 3339, UTC, whole seconds.
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Truncate(time.Second).Format(time.RFC3339) + `"`), nil
 }
 
 func (s *Server) requestToken(c *fiber.Ctx) error {
@@ -93,7 +102,7 @@ func (s *Server) requestToken(c *fiber.Ctx) error {
 	}
 	s.Metrics.TokensIssued.Inc()
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(tokenResponse{Token: tok, PlayerID: player, Name: name, ExpiresAt: exp.UTC()})
+	return c.JSON(tokenResponse{Token: tok, PlayerID: player, Name: name, ExpiresAt: timestamp(exp)})
 }
 
 // authenticate verifies the bearer token and keeps the claims for the handler.
@@ -112,17 +121,19 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 }
 
 type joinRequest struct {
-	Game   *string `json:"game"`
-	Room   *string `json:"room"`
-	Quick  bool    `json:"quick"`
-	Public bool    `json:"public"`
+	Game *string `json:"game"`
+	// Room is raw so that null, a number or an object are refused rather than read as "no
+	// room" (which would create a room).
+	Room   json.RawMessage `json:"room"`
+	Quick  bool            `json:"quick"`
+	Public bool            `json:"public"`
 }
 
 type joinResponse struct {
 	Room       string    `json:"room"`
 	Ticket     string    `json:"ticket"`
 	ConnectURL string    `json:"connect_url"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	ExpiresAt  timestamp `json:"expires_at"`
 	Game       string    `json:"game"`
 	MaxPlayers int       `json:"max_players"`
 }
@@ -144,10 +155,11 @@ func (s *Server) join(c *fiber.Ctx) error {
 		if body.Public {
 			return invalid(`"public" applies when creating a room, not when joining one by code`)
 		}
-		if *body.Room == "" {
-			return invalid(`"room" must be a 4 or 5 character room code`)
+		code, err := roomCode(body.Room)
+		if err != nil {
+			return err
 		}
-		req.Room = *body.Room
+		req.Room = code
 	}
 	res, err := s.Match.Join(c.UserContext(), req)
 	if err != nil {
@@ -156,7 +168,7 @@ func (s *Server) join(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(joinResponse{
 		Room: res.Room, Ticket: res.Ticket, ConnectURL: "/connect?ticket=" + url.QueryEscape(res.Ticket),
-		ExpiresAt: res.ExpiresAt.UTC(), Game: res.Game, MaxPlayers: res.MaxPlayers,
+		ExpiresAt: timestamp(res.ExpiresAt), Game: res.Game, MaxPlayers: res.MaxPlayers,
 	})
 }
 
@@ -167,9 +179,11 @@ func (s *Server) connect(c *fiber.Ctx) error {
 		s.Metrics.Connects.WithLabelValues("origin_forbidden").Inc()
 		return &Error{Status: fiber.StatusForbidden, Code: CodeOriginForbidden, Message: "this Origin may not connect"}
 	}
-	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
+	// The whole handshake is checked before the ticket is looked at: a request the upgrader
+	// would refuse must not spend the ticket or reach the game server.
+	if e := checkUpgrade(c); e != nil {
 		s.Metrics.Connects.WithLabelValues("not_websocket").Inc()
-		return &Error{Status: fiber.StatusBadRequest, Code: CodeInvalidRequest, Message: "expected a WebSocket upgrade (GET with Upgrade: websocket)"}
+		return e
 	}
 	// Copy: the ticket outlives nothing here, but Fiber reuses request memory.
 	t, err := s.Tickets.Redeem(c.UserContext(), strings.Clone(c.Query("ticket")))
@@ -211,6 +225,14 @@ func decodeBody(c *fiber.Ctx, v any, emptyOK bool) error {
 			return nil
 		}
 		return invalid("request body must be a JSON object")
+	}
+	// encoding/json turns invalid UTF-8 and lone surrogate escapes ("\ud800") into U+FFFD
+	// without a word; refuse them instead.
+	if !utf8.Valid(body) {
+		return invalid("request body must be valid UTF-8")
+	}
+	if loneSurrogate(body) {
+		return invalid(`request body must not contain lone UTF-16 surrogates (such as "\ud800")`)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -167,14 +167,16 @@ func (s *Server) clientAddr(c *fiber.Ctx) netip.Addr {
 	if ta, ok := c.Context().RemoteAddr().(*net.TCPAddr); ok {
 		remote = ta.AddrPort().Addr()
 	}
-	h := &c.Request().Header
-	var xff []string
-	h.VisitAll(func(k, v []byte) {
-		if strings.EqualFold(string(k), fiber.HeaderXForwardedFor) {
-			xff = append(xff, string(v))
-		}
+	// Only the header the operator named (--client-ip-header) is read, and only from a trusted peer.
+	return s.ClientIP.ClientIP(remote, func(name string) []string {
+		var lines []string
+		c.Request().Header.VisitAll(func(k, v []byte) {
+			if strings.EqualFold(string(k), name) {
+				lines = append(lines, string(v))
+			}
+		})
+		return lines
 	})
-	return s.ClientIP.ClientIP(remote, string(h.Peek("CF-Connecting-IP")), strings.Join(xff, ","))
 }
 
 func (s *Server) ipKey(c *fiber.Ctx) string { return "ip:" + clientip.Key(s.clientAddr(c)) }

@@ -70,8 +70,8 @@ func TestNormalizeCode(t *testing.T) {
 
 // scriptedFleet answers Create from a script of errors, then succeeds. It records codes tried.
 type scriptedFleet struct {
-	mu     sync.Mutex
-	script []error
+	mu       sync.Mutex
+	script   []error
 	codes    []string
 	quick    error
 	released []string
