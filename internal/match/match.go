@@ -89,7 +89,13 @@ type Service struct {
 	// --allocation-wait) and paces its tries; its clock is the service's clock.
 	retry Retry
 	holds Holds
+	// moved, when set, is told of a player who left a room for another (see OnMove).
+	moved func(player string, from Hold)
 }
+
+// OnMove sets fn to be called when a player who held a seat in room from joins another
+// room: the app closes their live session there (internal/proxy). Set it before serving.
+func (s *Service) OnMove(fn func(player string, from Hold)) { s.moved = fn }
 
 // NewService returns a Service for the given games. retry is the allocation retry
 // policy (NewRetry(--allocation-wait, clk)); the fleet should use the same one. holds
@@ -174,6 +180,9 @@ func (s *Service) move(ctx context.Context, game string, srv Server, player stri
 	}
 	if prev.Room == "" || (prev.Room == srv.Room && prev.Game == game) {
 		return nil
+	}
+	if s.moved != nil {
+		s.moved(player, prev)
 	}
 	if err := s.fleet.Release(ctx, prev.Game, prev.Room, player); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "release of the room left failed", slog.String("game", prev.Game),

@@ -308,3 +308,22 @@ func TestMemoryHoldsExpire(t *testing.T) {
 		t.Errorf("move after expiry: prev %+v, want none", prev)
 	}
 }
+
+func TestOnMove(t *testing.T) {
+	s, _ := newTestService(t, &scriptedFleet{}, &memTickets{}, 0)
+	var moves []string
+	s.OnMove(func(player string, from Hold) { moves = append(moves, player+" left "+from.Room) })
+	first, _ := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"})
+	if _, err := s.Join(context.Background(), JoinRequest{Game: "g", Room: first.Room, Player: "p"}); err == nil {
+		t.Fatal("scriptedFleet's Join should fail")
+	}
+	if len(moves) != 0 {
+		t.Errorf("moves %v after a failed join, want none", moves)
+	}
+	if _, err := s.Join(context.Background(), JoinRequest{Game: "g", Player: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"p left " + first.Room}; !slices.Equal(moves, want) {
+		t.Errorf("moves %v, want %v", moves, want)
+	}
+}
