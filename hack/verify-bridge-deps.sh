@@ -30,11 +30,11 @@ for dep in "${deps[@]}"; do
 done
 if ((${#bad[@]} > 0)); then
 	printf '  %s\n' "${bad[@]}" >&2
-	for dep in "${bad[@]}"; do
-		# Who imports it, to point at the line to change.
-		go list -deps -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}' ./gdsdk-bridge/... |
-			awk -v dep="$dep" '{ for (i = 2; i <= NF; i++) if ($i == dep) print "  " $1 " imports " dep }' >&2
-	done
+	# Where they come in: the imports of the allowed packages that are not allowed.
+	go list -deps -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}' ./gdsdk-bridge/... |
+		awk -v allowed="${allowed[*]}" -v bad="${bad[*]}" '
+			BEGIN { split(allowed, a, " "); for (i in a) ok[a[i]] = 1; split(bad, b, " "); for (i in b) no[b[i]] = 1 }
+			($1 in ok) { for (i = 2; i <= NF; i++) if ($i in no) print "  " $1 " imports " $i }' >&2
 	die "gdsdk-bridge depends on ${#bad[@]} package(s) outside the standard library and its allowed list (above); allowed: ${allowed[*]}"
 fi
 log "gdsdk-bridge builds from the standard library and ${#deps[@]} allowed packages only"
