@@ -7,7 +7,7 @@
 #   docker build --target example-server -t example-server:dev .
 # `go tool task image` builds all three. BuildKit builds only the stages a target needs.
 
-ARG GO_VERSION=1.26.8
+ARG GO_VERSION=1.26.10
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
 
 # Module downloads first, so a source change does not refetch them.

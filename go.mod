@@ -2,6 +2,8 @@ module github.com/usher-gg/usher
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/fasthttp/websocket v1.5.12
 	github.com/gofiber/fiber/v2 v2.52.15

@@ -50,3 +50,10 @@ kubectl() {
 keygen() {
 	go -C "$root" run ./cmd/usher keygen
 }
+
+# go_modules prints the directory of every Go module in the repository (tracked or new go.mod
+# files, relative to the root), the root module first.
+go_modules() {
+	(cd "$root" && git ls-files --cached --others --exclude-standard -- 'go.mod' '*/go.mod' |
+		grep -v '/testdata/' | xargs -n1 dirname | sort -u)
+}

@@ -2,6 +2,8 @@ module github.com/usher-gg/usher/test/cluster
 
 go 1.26.8
 
+toolchain go1.26.10
+
 // The binaries of the real-API-server tier, built by hack/cluster-bins.sh, and the kubectl
 // hack/lib.sh falls back to (`go -C test/cluster tool kubectl`).
 tool (
