@@ -60,8 +60,14 @@ func (x *relayer) step(fd uintptr) bool {
 				continue
 			}
 			isData := h.op < opClose
-			if isData && !l.fitsInPlace(h) {
-				return true // the blocking reader takes it
+			if isData {
+				if err := l.ps.check(h); err != nil {
+					x.err = err
+					return true
+				}
+				if !l.fitsInPlace(h) {
+					return true // the blocking reader takes it
+				}
 			}
 			if total := h.hlen + int(h.plen); l.w-l.r < total {
 				need = total
