@@ -241,7 +241,9 @@ func (l *evLeg) handle(ev uint32) {
 		l.flush()
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 && !l.closed {
-		l.onReadable()
+		// With the peer's close in the same report, a short read does not mean the end: the
+		// end of the stream is only seen by the read after the data.
+		l.onReadable(ev&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0)
 	}
 }
 
@@ -256,9 +258,12 @@ func (l *evLeg) resume() {
 }
 
 // onReadable reads the socket until it is empty, relaying every whole frame. A read that does
-// not fill the buffer empties the socket, so it is the last: epoll reports any byte that
-// arrives after it.
-func (l *evLeg) onReadable() {
+// not fill the buffer empties the socket of data, so it is the last (epoll reports any byte that
+// arrives after it) — unless untilEnd: the peer closed its side (or may have: a leg resumed
+// after a pause may have missed the report), and the data and the close can have arrived
+// before the read, in one report. A read returns the data and only the next one the end of the
+// stream, so then it reads until EAGAIN or the end.
+func (l *evLeg) onReadable(untilEnd bool) {
 	lp := l.es.lp
 	for {
 		switch {
@@ -297,7 +302,7 @@ func (l *evLeg) onReadable() {
 			return
 		}
 		l.keep(b, r, w)
-		if n < room {
+		if n < room && !untilEnd {
 			return
 		}
 	}

@@ -72,6 +72,9 @@ func parseHeader(b []byte, s side) (h frameHeader, need int, err error) {
 	case 127:
 		h.hlen += 8
 	}
+	if n7 == 127 && len(b) >= 10 && b[2]&0x80 != 0 {
+		return h, 0, errBadLength // known before the mask key arrives
+	}
 	if h.masked {
 		h.hlen += 4
 	}
@@ -82,11 +85,7 @@ func parseHeader(b []byte, s side) (h frameHeader, need int, err error) {
 	case 126:
 		h.plen = int64(b[2])<<8 | int64(b[3])
 	case 127:
-		v := binary.BigEndian.Uint64(b[2:10])
-		if v>>63 != 0 {
-			return h, 0, errBadLength
-		}
-		h.plen = int64(v)
+		h.plen = int64(binary.BigEndian.Uint64(b[2:10]))
 	default:
 		h.plen = int64(n7)
 	}
