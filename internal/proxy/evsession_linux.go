@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -59,8 +58,8 @@ type evLeg struct {
 	in       *buffer // a partial frame carried to the next read; nil when none
 	r, w     int     // in.b[r:w]
 	msg      *buffer // a fragmented or large message being assembled after msgHeadroom
-	msgOp    byte
 	msgLen   int
+	ps       parser      // the frames' message state (the one RFC 6455 parser)
 	fh       frameHeader // the large frame whose payload is being copied into msg
 	fleft    int         // its payload bytes still to come
 	fpos     int         // its payload bytes already copied (for the mask's phase)
@@ -104,8 +103,8 @@ func (s *session) runOnLoop(attachErr error) bool {
 
 	es := &evSession{s: s, lp: lp}
 	c, sv := &es.legs[0], &es.legs[1]
-	*c = evLeg{es: es, peer: sv, fd: cfd, side: sideClient, in: s.client.in, r: s.client.r, w: s.client.w}
-	*sv = evLeg{es: es, peer: c, fd: sfd, side: sideServer, in: s.server.in, r: s.server.r, w: s.server.w}
+	*c = evLeg{es: es, peer: sv, fd: cfd, side: sideClient, in: s.client.in, r: s.client.r, w: s.client.w, ps: s.client.ps}
+	*sv = evLeg{es: es, peer: c, fd: sfd, side: sideServer, in: s.server.in, r: s.server.r, w: s.server.w, ps: s.server.ps}
 	s.client.in, s.server.in = nil, nil
 	s.ev = es
 	lp.post(func() { lp.add(es, attachErr) })
@@ -242,7 +241,9 @@ func (l *evLeg) handle(ev uint32) {
 		l.flush()
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 && !l.closed {
-		l.onReadable()
+		// With the peer's close in the same report, a short read does not mean the end: the
+		// end of the stream is only seen by the read after the data.
+		l.onReadable(ev&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0)
 	}
 }
 
@@ -257,9 +258,12 @@ func (l *evLeg) resume() {
 }
 
 // onReadable reads the socket until it is empty, relaying every whole frame. A read that does
-// not fill the buffer empties the socket, so it is the last: epoll reports any byte that
-// arrives after it.
-func (l *evLeg) onReadable() {
+// not fill the buffer empties the socket of data, so it is the last (epoll reports any byte that
+// arrives after it) — unless untilEnd: the peer closed its side (or may have: a leg resumed
+// after a pause may have missed the report), and the data and the close can have arrived
+// before the read, in one report. A read returns the data and only the next one the end of the
+// stream, so then it reads until EAGAIN or the end.
+func (l *evLeg) onReadable(untilEnd bool) {
 	lp := l.es.lp
 	for {
 		switch {
@@ -298,7 +302,7 @@ func (l *evLeg) onReadable() {
 			return
 		}
 		l.keep(b, r, w)
-		if n < room {
+		if n < room && !untilEnd {
 			return
 		}
 	}
@@ -365,8 +369,11 @@ func (l *evLeg) consume(b []byte, r, w int) (int, error) {
 			l.fpos += k
 			l.msgLen += k
 			l.fleft -= k
-			if l.fleft == 0 && l.fh.fin {
-				if err := l.relayAssembled(); err != nil {
+			if err := l.ps.data(dst); err != nil {
+				return r, err
+			}
+			if l.fleft == 0 {
+				if err := l.endFrame(); err != nil {
 					return r, err
 				}
 			}
@@ -400,21 +407,10 @@ func (l *evLeg) consume(b []byte, r, w int) (int, error) {
 			}
 			continue
 		}
-		maxLen := p.cfg.MaxMessageBytes
-		if h.op == opContinuation {
-			if l.msgOp == 0 {
-				return r, errNoContinuation
-			}
-			if h.plen > maxLen-int64(l.msgLen) {
-				return r, errTooBig
-			}
-		} else {
-			if l.msgOp != 0 {
-				return r, errWantContinuation
-			}
-			if h.plen > maxLen {
-				return r, errTooBig
-			}
+		if err := l.ps.check(h); err != nil {
+			return r, err
+		}
+		if h.op != opContinuation {
 			if h.fin && total <= p.cfg.ReadBufferSize {
 				// The common case: a whole message in one frame that fits the input buffer.
 				if w-r < total {
@@ -428,17 +424,18 @@ func (l *evLeg) consume(b []byte, r, w int) (int, error) {
 				if h.masked {
 					maskBytes(b[off:r], h.key)
 				}
-				if h.op == opText && !utf8.Valid(b[off:r]) {
-					return r, errBadUTF8
+				if err := l.ps.single(h, b[off:r]); err != nil {
+					return r, err
 				}
 				l.forward(h.op, b[:r], off)
 				continue
 			}
-			l.msgOp, l.msgLen = h.op, 0
+			l.msgLen = 0
 		}
 		if err := l.admit(h); err != nil {
 			return r, err
 		}
+		l.ps.begin(h)
 		need = msgHeadroom + l.msgLen + int(h.plen)
 		if l.msg == nil || len(l.msg.b) < need {
 			nb := p.msgPool.get(need)
@@ -450,8 +447,8 @@ func (l *evLeg) consume(b []byte, r, w int) (int, error) {
 		}
 		l.fh, l.fleft, l.fpos = h, int(h.plen), 0
 		r += h.hlen
-		if l.fleft == 0 && h.fin {
-			if err := l.relayAssembled(); err != nil {
+		if l.fleft == 0 {
+			if err := l.endFrame(); err != nil {
 				return r, err
 			}
 		}
@@ -459,15 +456,14 @@ func (l *evLeg) consume(b []byte, r, w int) (int, error) {
 	return r, nil
 }
 
-// relayAssembled relays the message assembled in l.msg and frees it.
-func (l *evLeg) relayAssembled() error {
-	op := l.msgOp
-	data := l.msg.b[:msgHeadroom+l.msgLen]
-	l.msgOp = 0
-	if op == opText && !utf8.Valid(data[msgHeadroom:]) {
-		return errBadUTF8
+// endFrame ends a data frame assembled in l.msg; when it was the message's last, it relays the
+// message and frees the buffer.
+func (l *evLeg) endFrame() error {
+	op, done, err := l.ps.end()
+	if err != nil || !done {
+		return err
 	}
-	l.forward(op, data, msgHeadroom)
+	l.forward(op, l.msg.b[:msgHeadroom+l.msgLen], msgHeadroom)
 	l.es.lp.p.msgPool.put(l.msg)
 	l.msg, l.msgLen = nil, 0
 	return nil

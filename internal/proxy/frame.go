@@ -39,16 +39,6 @@ const (
 	closeInternalError = 1011
 )
 
-// frameHeader is a parsed frame header.
-type frameHeader struct {
-	fin    bool
-	op     byte
-	masked bool
-	hlen   int   // header bytes, mask key included
-	plen   int64 // payload bytes
-	key    [4]byte
-}
-
 // frameError is a reason to fail a leg: the close code to send it and a short reason that is
 // also the close frame's text.
 type frameError struct {
@@ -86,34 +76,6 @@ type closeReceived struct {
 }
 
 func (e *closeReceived) Error() string { return fmt.Sprintf("websocket: close %d %q", e.code, e.text) }
-
-// parseClose validates a close frame's payload.
-func parseClose(p []byte) error {
-	switch {
-	case len(p) == 0:
-		return &closeReceived{code: closeNoStatus}
-	case len(p) == 1:
-		return errCloseLength
-	}
-	code := int(binary.BigEndian.Uint16(p))
-	if !validReceivedCode(code) {
-		return errCloseCode
-	}
-	if !utf8.Valid(p[2:]) {
-		return errCloseReason
-	}
-	return &closeReceived{code: code, text: string(p[2:])}
-}
-
-// validReceivedCode reports whether a peer may send code in a close frame: the RFC 6455 codes
-// defined for the wire, the later IANA ones (1012–1014) and the registered and private ranges.
-func validReceivedCode(code int) bool {
-	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
-		return true
-	}
-	return false
-}
 
 // forwardCode maps a close code received on one leg to the code sent on the other. Codes the
 // gorilla-derived readers reject (1014, and 1005 which means "no code") become 1000.

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 )
 
 // side tells which end of a session a leg is.
@@ -46,8 +45,8 @@ type leg struct {
 	in       *buffer // pooled input buffer; nil while idle
 	r, w     int     // unread bytes are in.b[r:w]
 	msg      *buffer // pooled buffer assembling a fragmented or large message
-	msgOp    byte    // opcode of the message being assembled; 0 when none
 	msgLen   int     // payload bytes assembled so far (after msgHeadroom)
+	ps       parser  // the frames' message state (the one RFC 6455 parser)
 	limit    *bucket // frames the peer may send (player leg only)
 	extended int64   // coarse time the read deadline was last moved
 	readFn   func(fd uintptr) bool
@@ -62,6 +61,7 @@ type leg struct {
 
 func (l *leg) init(p *Proxy, s side, nc net.Conn, canWait bool) {
 	l.p, l.side, l.nc = p, s, nc
+	l.ps = parser{max: p.cfg.MaxMessageBytes}
 	if sc, ok := nc.(syscall.Conn); ok && canWait && readIdleSupported {
 		if rc, err := sc.SyscallConn(); err == nil {
 			l.rc = rc
@@ -156,73 +156,6 @@ func (l *leg) readHeader() (h frameHeader, err error) {
 	}
 }
 
-// parseHeader parses and validates the frame header at the start of b, read from a leg of side
-// s. need is 0 when b holds the whole header; otherwise it is how many bytes the header needs
-// (h is then incomplete).
-func parseHeader(b []byte, s side) (h frameHeader, need int, err error) {
-	if len(b) < 2 {
-		return h, 2, nil
-	}
-	b0, b1 := b[0], b[1]
-	h.fin = b0&finBit != 0
-	h.op = b0 & 0x0F
-	h.masked = b1&maskBit != 0
-	n7 := b1 & 0x7F
-	if b0&rsvBits != 0 {
-		return h, 0, errReservedBits // no extension was negotiated
-	}
-	switch h.op {
-	case opContinuation, opText, opBinary:
-	case opClose, opPing, opPong:
-		if !h.fin {
-			return h, 0, errFragmentedControl
-		}
-		if n7 > maxControlPayload {
-			return h, 0, errLongControl
-		}
-	default:
-		return h, 0, errBadOpcode
-	}
-	if wantMask := s == sideClient; h.masked != wantMask {
-		if wantMask {
-			return h, 0, errUnmasked
-		}
-		return h, 0, errMasked
-	}
-	h.hlen = 2
-	switch n7 {
-	case 126:
-		h.hlen += 2
-	case 127:
-		h.hlen += 8
-	}
-	if h.masked {
-		h.hlen += 4
-	}
-	if len(b) < h.hlen {
-		return h, h.hlen, nil
-	}
-	switch n7 {
-	case 126:
-		h.plen = int64(b[2])<<8 | int64(b[3])
-	case 127:
-		v := uint64(0)
-		for _, c := range b[2:10] {
-			v = v<<8 | uint64(c)
-		}
-		if v>>63 != 0 {
-			return h, 0, errBadLength
-		}
-		h.plen = int64(v)
-	default:
-		h.plen = int64(n7)
-	}
-	if h.masked {
-		copy(h.key[:], b[h.hlen-4:h.hlen])
-	}
-	return h, 0, nil
-}
-
 // admit accounts for a frame about to be consumed: it moves the read deadline and spends a
 // token of the player's rate limit (close frames are free).
 func (l *leg) admit(h frameHeader) error {
@@ -263,17 +196,16 @@ func (l *leg) takeData(h frameHeader) (data []byte, off int, err error) {
 	if h.masked {
 		maskBytes(data[off:], h.key)
 	}
-	if h.op == opText && !utf8.Valid(data[off:]) {
-		return nil, 0, errBadUTF8
+	if err := l.ps.single(h, data[off:]); err != nil {
+		return nil, 0, err
 	}
 	return data, off, nil
 }
 
-// fitsInPlace reports whether data frame h is a whole message that fits the input buffer, so
-// it is relayed in place.
+// fitsInPlace reports whether data frame h (which passed the parser's check) is a whole message
+// that fits the input buffer, so it is relayed in place.
 func (l *leg) fitsInPlace(h frameHeader) bool {
-	return h.fin && h.op != opContinuation && l.msgOp == 0 && h.plen <= l.p.cfg.MaxMessageBytes &&
-		h.hlen+int(h.plen) <= len(l.in.b)
+	return h.fin && h.op != opContinuation && h.hlen+int(h.plen) <= len(l.in.b)
 }
 
 // readMessage returns the next data message, answering pings and skipping pongs on the way.
@@ -303,48 +235,38 @@ func (l *leg) readMessage() (op byte, data []byte, off int, err error) {
 			continue
 		}
 
-		maxLen := l.p.cfg.MaxMessageBytes
-		if h.op == opContinuation {
-			if l.msgOp == 0 {
-				return 0, nil, 0, errNoContinuation
-			}
-			if h.plen > maxLen-int64(l.msgLen) {
-				return 0, nil, 0, errTooBig
-			}
-		} else {
-			if l.msgOp != 0 {
-				return 0, nil, 0, errWantContinuation
-			}
-			if h.plen > maxLen {
-				return 0, nil, 0, errTooBig
-			}
-			if l.fitsInPlace(h) {
-				// The common case: the whole message is one frame that fits the input buffer.
-				if err := l.ensure(h.hlen + int(h.plen)); err != nil {
-					return 0, nil, 0, err
-				}
-				data, off, err := l.takeData(h)
-				return h.op, data, off, err
-			}
-			l.msgOp, l.msgLen = h.op, 0
+		if err := l.ps.check(h); err != nil {
+			return 0, nil, 0, err
 		}
+		if l.fitsInPlace(h) {
+			// The common case: the whole message is one frame that fits the input buffer.
+			if err := l.ensure(h.hlen + int(h.plen)); err != nil {
+				return 0, nil, 0, err
+			}
+			data, off, err := l.takeData(h)
+			return h.op, data, off, err
+		}
+		if h.op != opContinuation {
+			l.msgLen = 0
+		}
+		l.ps.begin(h)
 		if err := l.appendFrame(h); err != nil {
 			return 0, nil, 0, err
 		}
-		if !h.fin {
+		op, done, err := l.ps.end()
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		if !done {
 			continue
 		}
-		op, l.msgOp = l.msgOp, 0
 		data = l.msg.b[:msgHeadroom+l.msgLen]
-		if op == opText && !utf8.Valid(data[msgHeadroom:]) {
-			return 0, nil, 0, errBadUTF8
-		}
 		return op, data, msgHeadroom, nil
 	}
 }
 
-// appendFrame consumes a data frame whose header is at l.r, appending its unmasked payload to
-// l.msg. Bytes not yet buffered are read straight into l.msg.
+// appendFrame consumes a data frame whose header is at l.r (begun in the parser), appending its
+// unmasked payload to l.msg and giving it to the parser. Bytes not yet buffered are read straight into l.msg.
 func (l *leg) appendFrame(h frameHeader) error {
 	n := int(h.plen)
 	need := msgHeadroom + l.msgLen + n
@@ -374,7 +296,7 @@ func (l *leg) appendFrame(h frameHeader) error {
 		maskBytes(dst, h.key)
 	}
 	l.msgLen += n
-	return nil
+	return l.ps.data(dst)
 }
 
 // writeMessage sends data[off:] as one final frame. data[:off] must have room for the header:

@@ -284,7 +284,7 @@ func (lp *loop) drainPending() {
 		l := lp.pending[len(lp.pending)-1]
 		lp.pending = lp.pending[:len(lp.pending)-1]
 		if !l.closed {
-			l.onReadable()
+			l.onReadable(true) // its peer's close may have been reported while it was paused
 		}
 	}
 }

@@ -34,13 +34,14 @@ func (l *leg) readIdleFn(fd uintptr) bool {
 }
 
 // step is the syscall.RawConn.Read callback of a leg's fast path (see relayer). Each call reads
-// the socket once, relays every whole message the buffer then holds, and reads again only if
-// the read filled the buffer. After a short read the socket was empty, so it asks the runtime
-// to wait for readability without the read that would fail with EAGAIN: the runtime's
-// edge-triggered poller reports any byte that arrives after the read, and a wait inside one
-// RawConn.Read call never forgets a report (only entering Read resets it, and Read's first
-// call of step always reads). A message the fast path does not take — fragmented, or larger
-// than the input buffer — ends the call with x.err nil; the caller reads it with readMessage.
+// the socket, relays every whole message the buffer then holds, and reads again until the
+// socket is empty (EAGAIN), when it asks the runtime to wait for readability. It does not stop
+// at a short read: the runtime's poller merges the reports of data and of the peer's close that
+// arrive before the goroutine runs, and a read returns the data and only the next one the end
+// of the stream, so a wait after a short read could wait for a report already consumed (a
+// vanished player went unnoticed until the read timeout). A message the fast path does not take
+// — fragmented, or larger than the input buffer — ends the call with x.err nil; the caller
+// reads it with readMessage.
 func (x *relayer) step(fd uintptr) bool {
 	l := x.src
 	if l.msg != nil { // the previous message came through readMessage and has been relayed
@@ -60,8 +61,14 @@ func (x *relayer) step(fd uintptr) bool {
 				continue
 			}
 			isData := h.op < opClose
-			if isData && !l.fitsInPlace(h) {
-				return true // the blocking reader takes it
+			if isData {
+				if err := l.ps.check(h); err != nil {
+					x.err = err
+					return true
+				}
+				if !l.fitsInPlace(h) {
+					return true // the blocking reader takes it
+				}
 			}
 			if total := h.hlen + int(h.plen); l.w-l.r < total {
 				need = total
@@ -88,15 +95,6 @@ func (x *relayer) step(fd uintptr) bool {
 		if l.r == l.w {
 			l.r, l.w = 0, 0
 		}
-		if x.short {
-			// The last read emptied the socket and every whole message is relayed: wait.
-			x.short = false
-			if l.r == l.w && l.in != nil {
-				l.p.inPool.put(l.in)
-				l.in = nil
-			}
-			return false
-		}
 		if l.in == nil {
 			l.in = l.p.inPool.get(l.p.cfg.ReadBufferSize)
 		}
@@ -104,7 +102,6 @@ func (x *relayer) step(fd uintptr) bool {
 			l.w = copy(l.in.b, l.in.b[l.r:l.w])
 			l.r = 0
 		}
-		room := len(l.in.b) - l.w
 		n, err := syscall.Read(int(fd), l.in.b[l.w:])
 		switch {
 		case err == syscall.EINTR:
@@ -123,7 +120,6 @@ func (x *relayer) step(fd uintptr) bool {
 			return true
 		}
 		l.w += n
-		x.short = n < room
 		need = 0
 	}
 }

@@ -99,3 +99,29 @@ func TestEventLoopHoldsNoGoroutinePerSession(t *testing.T) {
 	}
 	h.waitIdle()
 }
+
+// TestFrameThenCloseSeenAtOnce has players send a frame and close the connection at once, so
+// the frame and the end of the stream arrive together and are reported to the relay in one
+// wake-up. A read returns the frame and only the next read the end: a relay that stopped at
+// the short read missed the close until the read timeout (PingInterval+PongWait, 10 s here),
+// which made TestHandshakeTimeoutReleasesGameServer flaky. The game server must hear of each
+// player's going within a moment.
+func TestFrameThenCloseSeenAtOnce(t *testing.T) {
+	h := newHarness(t, testConfig())
+	up := newUpstream(t, drain)
+	for i := range 30 {
+		rc := h.rawDial(up, fmt.Sprintf("p%d", i))
+		up.nextRequest(t)
+		rc.send(frame(0x8A, nil, false)) // a pong, as a client answering a keepalive would
+		_ = rc.nc.Close()
+		select {
+		case got := <-up.closes:
+			if got != (closeInfo{1001, "client gone"}) {
+				t.Fatalf("player %d: game server got %+v", i, got)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("player %d: its close unnoticed after 2s", i)
+		}
+	}
+	h.waitIdle()
+}

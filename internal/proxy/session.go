@@ -243,8 +243,6 @@ func (s *session) pump(src, dst *leg, msgs, bytes *atomic.Uint64) {
 	}
 	for {
 		if fast != nil {
-			// Every Read call resets the poller's report, so its first step must read.
-			fast.short = false
 			if err := src.rc.Read(fast.fn); err != nil {
 				s.stop(src, err)
 				return
@@ -271,7 +269,6 @@ type relayer struct {
 	msgs, bytes *atomic.Uint64
 	fn          func(uintptr) bool // step
 	err         error              // why src stopped; nil when a message needs readMessage
-	short       bool               // the last read did not fill the buffer
 }
 
 // forward writes one message read from a leg to dst, unless the session is ending.
