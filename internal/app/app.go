@@ -127,6 +127,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	// A hold outlives the seats and tickets it is about: keep it as long as a token lives.
 	holds := match.NewMemoryHolds(cfg.TokenTTL, clk)
 	svc := match.NewService(games, a.Fleet, a.Tickets, holds, a.retry, a.Metrics, log.With("component", "match"))
+	// A player holds one room: their session in a room they leave for another ends (4003).
+	svc.OnMove(func(player string, from match.Hold) { a.Proxy.Kick(player, from.Room) })
 	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
 		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,

@@ -225,6 +225,11 @@ func (es *evSession) finish(from *evLeg, ev event) bool {
 	return true
 }
 
+// kick ends the session because the player joined another room (Proxy.Kick), on its loop.
+func (es *evSession) kick() {
+	es.lp.post(func() { es.finish(nil, event{kind: evMoved}) })
+}
+
 // abort drops both connections now.
 func (es *evSession) abort() {
 	if !es.ending {

@@ -342,6 +342,32 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	return fmt.Errorf("proxy shutdown: %w", ctx.Err())
 }
 
+// CloseMoved is the close code a player's session gets when the player joins another
+// room (Kick): a player holds a seat in one room at most.
+const CloseMoved = 4003
+
+// Kick ends the sessions of player in room: the player gets close CloseMoved "joined
+// another room" and the game server 1001 "player joined another room", as a player who
+// leaves. It returns how many sessions it ended.
+func (p *Proxy) Kick(player, room string) int {
+	p.mu.Lock()
+	var kicked []*session
+	for s := range p.sessions {
+		if t := s.up.target; t.Player == player && t.Room == room {
+			kicked = append(kicked, s)
+		}
+	}
+	p.mu.Unlock()
+	for _, s := range kicked {
+		if s.ev != nil {
+			s.ev.kick()
+		} else {
+			go s.finish(nil, event{kind: evMoved})
+		}
+	}
+	return len(kicked)
+}
+
 // Sessions returns the number of sessions being relayed now.
 func (p *Proxy) Sessions() int {
 	p.mu.Lock()

@@ -867,3 +867,36 @@ func TestKeepHijackedConns(t *testing.T) {
 		h.waitIdle()
 	})
 }
+
+// TestKick: Kick ends the sessions of one player in one room: the player gets 4003
+// "joined another room", the game server 1001; other players, and the same player's
+// sessions in other rooms, go on.
+func TestKick(t *testing.T) {
+	h := newHarness(t, testConfig())
+	up := newUpstream(t, echo)
+	kicked := h.dial(up, "p1")
+	up.nextRequest(t)
+	other := h.dial(up, "p2")
+	up.nextRequest(t)
+	waitFor(t, 5*time.Second, "2 sessions", func() bool { return h.p.Sessions() == 2 })
+
+	if n := h.p.Kick("p1", "ZZZZ"); n != 0 {
+		t.Errorf("Kick in another room ended %d sessions, want 0", n)
+	}
+	if n := h.p.Kick("p1", "K7QX"); n != 1 {
+		t.Fatalf("Kick ended %d sessions, want 1", n)
+	}
+	expectClose(t, kicked, closeInfo{proxy.CloseMoved, "joined another room"})
+	if got := up.nextClose(t); got != (closeInfo{1001, "player joined another room"}) {
+		t.Errorf("game server got close %+v, want 1001 player joined another room", got)
+	}
+	h.waitReason("moved", 1)
+	// p2 still relays.
+	if err := other.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	_ = other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, b, err := other.ReadMessage(); err != nil || string(b) != "hi" {
+		t.Errorf("p2 after the kick: %q, %v", b, err)
+	}
+}

@@ -25,6 +25,7 @@ const (
 	evFlood                        // more frames than MaxMessagesPerSecond
 	evWriteFailed                  // a write to the leg failed (or timed out: a slow reader)
 	evShutdown                     // Shutdown
+	evMoved                        // Kick: the player joined another room
 )
 
 // event describes how a session ends.
@@ -67,8 +68,11 @@ func writeEvent(err error) event {
 // reason is the usher_proxy_closes_total label for a session that ended with ev on the leg of
 // side from (ignored for evShutdown).
 func reason(from side, ev event) string {
-	if ev.kind == evShutdown {
+	switch ev.kind {
+	case evShutdown:
 		return "shutdown"
+	case evMoved:
+		return "moved"
 	}
 	client := from == sideClient
 	pick := func(c, s string) string {
@@ -104,6 +108,10 @@ func closeFor(to side, ev event) (int, string) {
 	switch {
 	case ev.kind == evShutdown:
 		return closeGoingAway, "server shutting down"
+	case ev.kind == evMoved && to == sideClient:
+		return CloseMoved, "joined another room"
+	case ev.kind == evMoved:
+		return closeGoingAway, "player joined another room"
 	case ev.kind == evClosed:
 		return forwardCode(ev.code), ev.text
 	case to == sideServer:

@@ -195,3 +195,26 @@ func TestOneRoomPerPlayer(t *testing.T) {
 		})
 	}
 }
+
+// TestMovingClosesTheOldSession: a player connected in one room who joins another gets
+// their old session closed with 4003 "joined another room", and the room left frees the
+// seat (its game server saw the player go).
+func TestMovingClosesTheOldSession(t *testing.T) {
+	b := devBackend(t, 3)
+	h := b.h.with(t)
+	tk := h.token("Ann").Token
+	first := h.mustJoin(tk, `{"game":"example"}`)
+	c := h.mustDial(first.ConnectURL)
+	defer c.Close()
+	readWelcome(t, c)
+	h.mustJoin(tk, `{"game":"example"}`)
+	if code := closeCode(t, c, 5*time.Second); code != 4003 {
+		t.Errorf("old session closed with %d, want 4003", code)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if n := b.seats()[first.Room]; n != 0 {
+			return fmt.Errorf("room left holds %d seats", n)
+		}
+		return nil
+	})
+}
