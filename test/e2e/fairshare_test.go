@@ -187,7 +187,14 @@ func TestOneRoomPerPlayer(t *testing.T) {
 				t.Fatalf("connect with the second room's ticket: %d %s", st, code)
 			}
 			c.Close()
-			// Joining back by code moves the hold back.
+			if b.name == "dev" {
+				// Nobody ever came to the first room: it has ended (its server is free).
+				if _, ok := b.seats()[first.Room]; ok {
+					t.Errorf("room %s still live after its only player left it unused", first.Room)
+				}
+				return
+			}
+			// On Agones the room lives on: joining back by code moves the hold back.
 			back := h.mustJoin(tk, fmt.Sprintf(`{"game":"example","room":%q}`, first.Room))
 			if back.Room != first.Room {
 				t.Errorf("joined %s, want %s", back.Room, first.Room)
@@ -217,4 +224,31 @@ func TestMovingClosesTheOldSession(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRoomHoppingHoldsOneServer: one token creating room after room, with no limit in the
+// way, holds one room (one server) at a time: each room it leaves unused ends, and the
+// fleet (four servers here) keeps serving it and everybody else.
+func TestRoomHoppingHoldsOneServer(t *testing.T) {
+	b := devBackend(t, 4)
+	h := b.h.with(t)
+	tk := h.token("hopper").Token
+	var last joinResp
+	for i := range 12 {
+		jr, st, code := h.join(tk, `{"game":"example"}`)
+		if st != 200 {
+			t.Fatalf("create %d: %d %s", i, st, code)
+		}
+		last = jr
+	}
+	eventually(t, 10*time.Second, func() error {
+		rooms := b.seats()
+		if len(rooms) != 1 || rooms[last.Room] != 1 {
+			return fmt.Errorf("live rooms %v, want only %s with its host", rooms, last.Room)
+		}
+		return nil
+	})
+	if _, st, code := h.join(h.token("other").Token, `{"game":"example"}`); st != 200 {
+		t.Errorf("another player's create: %d %s", st, code)
+	}
 }

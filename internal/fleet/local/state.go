@@ -82,6 +82,7 @@ type server struct {
 	seats       []*seat          // in the order they were taken
 	seatIndex   map[string]*seat // seats by player: a join into a full lobby is O(1)
 	nConnected  int              // seats whose player is connected
+	played      bool             // a player has connected since the room began
 
 	version uint64
 	changed chan struct{} // closed at the next change of the allocation
@@ -187,6 +188,7 @@ func (s *server) addSeat(se *seat) {
 	s.seatIndex[se.player] = se
 	if se.connected {
 		s.nConnected++
+		s.played = true
 	}
 }
 
@@ -195,6 +197,7 @@ func (s *server) clearSeats() {
 	s.seats = s.seats[:0]
 	clear(s.seatIndex)
 	s.nConnected = 0
+	s.played = false
 }
 
 // forgetSeat drops se from the index and the count; the caller removes it from s.seats.
@@ -416,6 +419,7 @@ func (st *state) playerConnected(s *server, player string) error {
 	case se != nil:
 		se.connected, se.deadline = true, time.Time{}
 		s.nConnected++
+		s.played = true
 	case len(s.seats) >= s.maxPlayers:
 		return fmt.Errorf("player connected to room %s: %w", s.room, bridgeapi.ErrRoomFull)
 	default:
@@ -458,6 +462,16 @@ func (st *state) release(game, room, player string) error {
 	i := slices.Index(s.seats, se)
 	s.seats = slices.Delete(s.seats, i, i+1)
 	s.changedLocked()
+	if len(s.seats) == 0 && !s.played && s.state == StateAllocated {
+		// Nobody ever came and nobody is coming: end the room now rather than after the
+		// game server's empty timeout, so that a player hopping from room to room holds
+		// one server, not one per hop.
+		s.shutdownAt = st.clk.Now()
+		st.setStateLocked(s, StateShutdown)
+		st.log.Info("room ended: its only player left it before anyone connected", "game", s.game,
+			"gameserver", s.name, "room", s.room)
+		st.wake()
+	}
 	st.publish(s.game)
 	return nil
 }
