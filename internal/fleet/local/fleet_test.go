@@ -542,10 +542,20 @@ func TestFleetStopKillsEverything(t *testing.T) {
 	start := time.Now()
 	fx.stop()
 	t.Logf("stopped %d processes in %v", len(pids), time.Since(start))
-	for _, pid := range pids {
+	// The game servers are reaped before Run returns. The parent's child got the SIGKILL
+	// sent to its process group before Run returned too, but the kernel ends it
+	// asynchronously: give it a moment (it cannot catch SIGKILL).
+	for _, pid := range pids[:len(pids)-1] {
 		if alive(pid) {
 			t.Errorf("pid %d still runs after Run returned", pid)
 		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(child) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if alive(child) {
+		t.Errorf("the game server's child %d still runs 5s after Run returned", child)
 	}
 	for _, u := range bridges {
 		if resp, err := http.Get(u + bridgeapi.PathAllocation); err == nil {
