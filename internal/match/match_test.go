@@ -16,6 +16,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/usher-gg/usher/internal/metrics"
+	"github.com/usher-gg/usher/internal/testclock"
 	"github.com/usher-gg/usher/internal/ticket"
 )
 
@@ -128,26 +129,9 @@ func newTestService(tb testing.TB, f Fleet, tk ticket.Store, wait time.Duration)
 	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, nil, NewRetry(wait, clk), m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
 }
 
-// autoStep moves clk to its next waiter's time whenever something waits on it, until
-// the returned stop is called.
+// autoStep moves clk on by 10ms whenever something waits on it, until stop is called.
 func autoStep(clk *clocktesting.FakeClock) (stop func()) {
-	done, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if clk.HasWaiters() {
-				clk.Step(10 * time.Millisecond)
-			} else {
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	return testclock.StepWhileWaiting(clk, 10*time.Millisecond)
 }
 
 func TestCreateRetriesTakenCodes(t *testing.T) {

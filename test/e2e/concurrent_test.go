@@ -51,6 +51,11 @@ func (h *harness) joinAll(tokens []tokenResp, body string) []joinOutcome {
 
 // rawJoin is join without test failures, timing the request.
 func (h *harness) rawJoin(tk tokenResp, body string) joinOutcome {
+	return h.joinVia(http.DefaultClient, tk, body)
+}
+
+// joinVia is rawJoin over client.
+func (h *harness) joinVia(client *http.Client, tk tokenResp, body string) joinOutcome {
 	o := joinOutcome{player: tk.PlayerID}
 	req, err := http.NewRequest("POST", h.base+"/join", strings.NewReader(body))
 	if err != nil {
@@ -60,7 +65,7 @@ func (h *harness) rawJoin(tk tokenResp, body string) joinOutcome {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+tk.Token)
 	t0 := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		o.err = err
 		return o

@@ -27,20 +27,8 @@ func clientFrom(ip string) *http.Client {
 
 // createFrom asks for a new room with tk from client, returning the status and error code.
 func (h *harness) createFrom(client *http.Client, tk tokenResp) (int, string, error) {
-	req, _ := http.NewRequest("POST", h.base+"/join", strings.NewReader(`{"game":"example"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+tk.Token)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == 200 {
-		return 200, "", nil
-	}
-	var e apiError
-	_ = jsonDecode(resp, &e)
-	return resp.StatusCode, e.Error.Code, nil
+	o := h.joinVia(client, tk, `{"game":"example"}`)
+	return o.status, o.code, o.err
 }
 
 // TestCreateRateLimit: room creation has its own per-IP budget (--create-rate); joins by

@@ -183,11 +183,11 @@ func (f *Fleet) Create(ctx context.Context, game, room string, public bool, play
 	}
 	// No more creates in flight than Ready servers in the watch: the others could only
 	// come back UnAllocated. They hear no capacity now and try again later (match.Retry).
-	release, err := f.startCreate(g)
+	done, err := f.startCreate(g)
 	if err != nil {
 		return match.Server{}, fmt.Errorf("create room %s: %w", room, err)
 	}
-	defer release()
+	defer done()
 	var res *agonesv1.GameServerAllocation
 	err = f.cfg.Retry.Do(ctx, func(context.Context) error {
 		var err error
@@ -403,9 +403,9 @@ func (f *Fleet) allocateOnce(g *Game, op, desc string, gsa *agonesv1.GameServerA
 }
 
 // startCreate counts a create of g in flight, unless as many are in flight as the watch
-// shows Ready servers of g's Fleet: then it returns match.ErrNoCapacity. Call release
+// shows Ready servers of g's Fleet: then it returns match.ErrNoCapacity. Call done
 // when the create is answered.
-func (f *Fleet) startCreate(g *Game) (release func(), err error) {
+func (f *Fleet) startCreate(g *Game) (done func(), err error) {
 	ready := 0
 	for _, gs := range f.gameServers(g.ID) {
 		if gs.Status.State == agonesv1.GameServerStateReady && gs.DeletionTimestamp == nil {

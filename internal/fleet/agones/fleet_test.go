@@ -26,6 +26,7 @@ import (
 	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
+	"github.com/usher-gg/usher/internal/testclock"
 	"github.com/usher-gg/usher/internal/testlog"
 )
 
@@ -530,24 +531,7 @@ func TestContention(t *testing.T) {
 
 // stepWhileWaiting advances clk by 1ms whenever something waits on it, until stopped.
 func stepWhileWaiting(clk *clocktesting.FakeClock) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			if clk.HasWaiters() {
-				clk.Step(time.Millisecond)
-			} else {
-				time.Sleep(20 * time.Microsecond)
-			}
-		}
-	}()
-	return func() { close(done); <-finished }
+	return testclock.StepWhileWaiting(clk, time.Millisecond)
 }
 
 func TestContentionCancelled(t *testing.T) {

@@ -255,14 +255,52 @@ func (f *Fleet) gather() {
 	}
 }
 
+// answerSeatedLocked answers the waiting players of q whom the watch already shows seated
+// (seatedIn returns their GameServer, or nil) with that server, and returns the others,
+// which q keeps.
+func (f *Fleet) answerSeatedLocked(q *seatQueue, g *Game, seatedIn func(player string) *agonesv1.GameServer) []*seatRequest {
+	kept := q.waiting[:0]
+	for _, r := range q.waiting {
+		if gs := seatedIn(r.player); gs != nil {
+			srv, err := f.server(g, gs)
+			r.finish(srv, err)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(q.waiting[len(kept):])
+	q.waiting = kept
+	return kept
+}
+
+// answeredLocked takes the n players of an answered allocation to room out of the seats
+// in flight and learns the room's List from an Allocated answer, which it reports.
+func (f *Fleet) answeredLocked(room string, n int, res *agonesv1.GameServerAllocation, err error) (allocated bool) {
+	if f.q.inflight[room] -= n; f.q.inflight[room] == 0 {
+		delete(f.q.inflight, room)
+	}
+	if err != nil || res.Status.State != agonesv1.GameServerAllocationAllocated {
+		return false
+	}
+	f.learnLocked(room, res)
+	return true
+}
+
+func playersOf(batch []*seatRequest) []string {
+	players := make([]string, len(batch))
+	for i, r := range batch {
+		players[i] = r.player
+	}
+	return players
+}
+
 // ---- join by code ----
 
 // leadRoom serves the join queue of room until it is empty: each round sends the
 // waiting players (at most the free seats) in one allocation.
 func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 	return func(q *seatQueue) {
-		var b backoffState
-		b.f = f
+		b := backoffState{f: f}
 		full := false // this queue's last allocation found the room full
 		f.gather()
 		for {
@@ -283,18 +321,12 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 			}
 			n := len(waiting)
 			if gs != nil {
-				// Players the watch shows seated have their seat.
-				kept := waiting[:0]
-				for _, r := range waiting {
-					if slices.Contains(seats(gs), r.player) {
-						srv, err := f.server(g, gs)
-						r.finish(srv, err)
-						continue
+				waiting = f.answerSeatedLocked(q, g, func(player string) *agonesv1.GameServer {
+					if slices.Contains(seats(gs), player) {
+						return gs
 					}
-					kept = append(kept, r)
-				}
-				clear(waiting[len(kept):])
-				waiting, q.waiting = kept, kept
+					return nil
+				})
 			}
 			free := f.freeLocked(g, gs, room)
 			_, fresh := f.q.known[room]
@@ -321,19 +353,10 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 			f.q.inflight[room] += n
 			f.q.mu.Unlock()
 
-			players := make([]string, n)
-			for i, r := range batch {
-				players[i] = r.player
-			}
-			res, err := f.allocateOnce(g, "join", "join room "+room, joinAllocation(g, room, players...))
+			res, err := f.allocateOnce(g, "join", "join room "+room, joinAllocation(g, room, playersOf(batch)...))
 
 			f.q.mu.Lock()
-			f.q.inflight[room] -= n
-			if f.q.inflight[room] == 0 {
-				delete(f.q.inflight, room)
-			}
-			if err == nil && res.Status.State == agonesv1.GameServerAllocationAllocated {
-				f.learnLocked(room, res)
+			if f.answeredLocked(room, n, res, err) {
 				l := res.Status.Lists[bridgeapi.PlayersList]
 				full = int64(len(l.Values)) >= l.Capacity
 			}
@@ -429,8 +452,7 @@ func (f *Fleet) seat(g *Game, op, room string, batch []*seatRequest, res *agones
 // that seated nobody in a round is skipped until the queue has backed off.
 func (f *Fleet) leadQuick(g *Game) func(*seatQueue) {
 	return func(q *seatQueue) {
-		var b backoffState
-		b.f = f
+		b := backoffState{f: f}
 		skip := map[string]bool{}
 		f.gather()
 		for {
@@ -446,17 +468,7 @@ func (f *Fleet) leadQuick(g *Game) func(*seatQueue) {
 				free int
 			}
 			var cands []candidate
-			kept := waiting[:0]
-			for _, r := range waiting {
-				if gs := f.seatedPublic(g, r.player); gs != nil {
-					srv, err := f.server(g, gs)
-					r.finish(srv, err)
-					continue
-				}
-				kept = append(kept, r)
-			}
-			clear(waiting[len(kept):])
-			waiting, q.waiting = kept, kept
+			waiting = f.answerSeatedLocked(q, g, func(player string) *agonesv1.GameServer { return f.seatedPublic(g, player) })
 			skipped := false
 			for _, gs := range f.gameServers(g.ID) {
 				if !isLiveRoom(gs) || gs.Labels[bridgeapi.LabelPublic] != "true" {
@@ -514,12 +526,8 @@ func (f *Fleet) leadQuick(g *Game) func(*seatQueue) {
 
 			var wg sync.WaitGroup
 			for _, d := range deals {
-				players := make([]string, len(d.batch))
-				for i, r := range d.batch {
-					players[i] = r.player
-				}
 				wg.Go(func() {
-					d.res, d.err = f.allocateOnce(g, "quick", "quick join "+g.ID+" room "+d.room, quickAllocation(g, d.room, players...))
+					d.res, d.err = f.allocateOnce(g, "quick", "quick join "+g.ID+" room "+d.room, quickAllocation(g, d.room, playersOf(d.batch)...))
 				})
 			}
 			wg.Wait()
@@ -528,13 +536,7 @@ func (f *Fleet) leadQuick(g *Game) func(*seatQueue) {
 			var requeue []*seatRequest
 			seated := 0
 			for _, d := range deals {
-				f.q.inflight[d.room] -= len(d.batch)
-				if f.q.inflight[d.room] == 0 {
-					delete(f.q.inflight, d.room)
-				}
-				if d.err == nil && d.res.Status.State == agonesv1.GameServerAllocationAllocated {
-					f.learnLocked(d.room, d.res)
-				}
+				f.answeredLocked(d.room, len(d.batch), d.res, d.err)
 				again, n := f.quickOutcome(g, d.room, d.batch, d.res, d.err)
 				if n == 0 {
 					skip[d.room] = true
