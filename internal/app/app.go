@@ -31,6 +31,7 @@ import (
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/origin"
+	"github.com/usher-gg/usher/internal/portal"
 	"github.com/usher-gg/usher/internal/proxy"
 	"github.com/usher-gg/usher/internal/ticket"
 	"github.com/usher-gg/usher/internal/version"
@@ -131,7 +132,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 
 	var games []match.Game
 	for _, g := range cfg.Games {
-		games = append(games, match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers})
+		games = append(games, match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers, WebClient: g.WebClient})
 	}
 	if a.Fleet, err = a.newFleet(clk); err != nil {
 		return nil, err
@@ -149,7 +150,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	svc := match.NewService(games, a.Fleet, a.Tickets, holds, a.retry, a.Metrics, log.With("component", "match"))
 	// A player holds one room: their session in a room they leave for another ends (4003).
 	svc.OnMove(func(player string, from match.Hold) { a.Proxy.Kick(player, from.Room) })
-	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}, httpapi.Deps{
+	apiCfg := httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}
+	if cfg.Mode == config.ModeDev {
+		apiCfg.Portal = portal.Files() // local play needs nothing else; a cluster serves them with nginx
+	}
+	a.API = httpapi.New(apiCfg, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
 		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,
 	})

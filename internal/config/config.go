@@ -88,6 +88,7 @@ type Game struct {
 	Name        string            `yaml:"name"`
 	Description string            `yaml:"description"`
 	MaxPlayers  int               `yaml:"max_players"`
+	WebClient   string            `yaml:"web_client"`  // the game's browser client, relative to the portal (or a URL); the portal opens it after a join
 	Command     []string          `yaml:"command"`     // local mode: argv of a game server process
 	Env         map[string]string `yaml:"env"`         // local mode: extra environment
 	Dir         string            `yaml:"dir"`         // local mode: working directory
@@ -132,6 +133,7 @@ func ExampleGame(self string) Game {
 		Name:        "Example",
 		Description: "The example game server: a lobby that relays every message to the other players.",
 		MaxPlayers:  DefaultMaxPlayers,
+		WebClient:   "example.html",
 		Command:     []string{self, "example-server"},
 		Buffer:      DefaultBuffer,
 		MaxServers:  DefaultMaxServers,
@@ -327,6 +329,9 @@ func ParseCatalog(r io.Reader, self, namespace string) ([]Game, error) {
 		if len(g.Command) == 0 && g.ID == "example" {
 			g.Command = []string{self, "example-server"}
 		}
+		if g.WebClient == "" && g.ID == "example" {
+			g.WebClient = "example.html"
+		}
 		a := &g.Agones
 		a.Namespace = cmp.Or(a.Namespace, namespace)
 		a.Fleet = cmp.Or(a.Fleet, g.ID)
@@ -380,6 +385,9 @@ func validateGames(mode Mode, games []Game) error {
 			if a.Dial != DialPod && a.Dial != DialAddress {
 				errs = append(errs, fmt.Errorf("%s: agones.dial must be %q or %q, got %q", where, DialPod, DialAddress, a.Dial))
 			}
+		}
+		if len(g.WebClient) > 500 || strings.ContainsAny(g.WebClient, "\"'<> ") || strings.HasPrefix(strings.ToLower(g.WebClient), "javascript:") {
+			errs = append(errs, fmt.Errorf("%s: web_client must be a path or http(s) URL of at most 500 characters", where))
 		}
 		if len(g.Name) > 100 || len(g.Description) > 1000 {
 			errs = append(errs, fmt.Errorf("%s: name (100) or description (1000) too long", where))
