@@ -490,6 +490,11 @@ func (h *Handler) closeRoom(w http.ResponseWriter, r *http.Request) ([]slog.Attr
 	}
 	n := h.Sessions.Remove(game, room, "")
 	attrs = append(attrs, slog.Int("sessions", n))
+	// Let the players' sessions close (4004) before the game server stops, so that they
+	// learn why rather than see the server go away (1001).
+	for deadline := time.Now().Add(2 * time.Second); h.inRoom(game, room) > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if h.Ender != nil {
 		if err := h.Ender.EndRoom(r.Context(), game, room); err != nil && !errors.Is(err, match.ErrRoomNotFound) {
 			writeError(w, http.StatusInternalServerError, "internal", "players disconnected, but the game server could not be stopped: "+err.Error())
@@ -514,6 +519,17 @@ func (h *Handler) disconnect(w http.ResponseWriter, r *http.Request) ([]slog.Att
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"disconnected": n})
 	return attrs, true
+}
+
+// inRoom counts the live sessions in a room.
+func (h *Handler) inRoom(game, room string) int {
+	n := 0
+	for _, s := range h.Sessions.List() {
+		if s.Game == game && s.Room == room {
+			n++
+		}
+	}
+	return n
 }
 
 func (h *Handler) knownRoom(ctx context.Context, game, room string) bool {

@@ -86,17 +86,19 @@ func newBrowser(t *testing.T) *browser {
 // tab is one page in its own browser context, watched for exceptions and CSP violations.
 type tab struct {
 	b   *browser
+	t   testing.TB
 	ctx context.Context
 }
 
-func (b *browser) tab() *tab {
-	b.t.Helper()
+// tab opens a tab for test t (the browser's test or a subtest of it).
+func (b *browser) tab(t testing.TB) *tab {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithNewBrowserContext())
-	b.t.Cleanup(cancel)
+	t.Cleanup(cancel)
 	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
-	b.t.Cleanup(tcancel)
+	t.Cleanup(tcancel)
 	if err := chromedp.Do(tctx, chromedp.Navigate("about:blank")); err != nil {
-		b.t.Fatal(err)
+		t.Fatal(err)
 	}
 	go func() {
 		for m, err := range chromedp.Console(ctx) {
@@ -110,20 +112,20 @@ func (b *browser) tab() *tab {
 			}
 		}
 	}()
-	return &tab{b: b, ctx: tctx}
+	return &tab{b: b, t: t, ctx: tctx}
 }
 
 // do runs steps, failing the test with what was being done.
 func (t *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.b.t.Helper()
+	t.t.Helper()
 	if err := chromedp.Do(t.ctx, steps...); err != nil {
-		t.b.t.Fatalf("%s: %v", what, err)
+		t.t.Fatalf("%s: %v", what, err)
 	}
 }
 
 // waitJS waits until a JavaScript expression is truthy, across page navigations.
 func (t *tab) waitJS(what, expr string) {
-	t.b.t.Helper()
+	t.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		ok, err := chromedp.Run(t.ctx, chromedp.Evaluate[bool]("Boolean(" + expr + ")"))
@@ -131,7 +133,7 @@ func (t *tab) waitJS(what, expr string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.b.t.Fatalf("waiting for %s (%s): not true within 20s (last error: %v)", what, expr, err)
+			t.t.Fatalf("waiting for %s (%s): not true within 20s (last error: %v)", what, expr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -139,20 +141,20 @@ func (t *tab) waitJS(what, expr string) {
 
 // text returns the text of the first element matching a CSS selector.
 func (t *tab) text(sel string) string {
-	t.b.t.Helper()
+	t.t.Helper()
 	s, err := chromedp.Run(t.ctx, chromedp.Text(chromedp.CSS(sel)))
 	if err != nil {
-		t.b.t.Fatalf("text of %s: %v", sel, err)
+		t.t.Fatalf("text of %s: %v", sel, err)
 	}
 	return s
 }
 
 // eval returns a JavaScript expression's value as a string.
 func (t *tab) eval(expr string) string {
-	t.b.t.Helper()
+	t.t.Helper()
 	s, err := chromedp.Run(t.ctx, chromedp.Evaluate[string](expr))
 	if err != nil {
-		t.b.t.Fatalf("eval %s: %v", expr, err)
+		t.t.Fatalf("eval %s: %v", expr, err)
 	}
 	return s
 }
@@ -163,7 +165,7 @@ func js(s string) string { return fmt.Sprintf("%q", s) }
 // shoot saves the page at desktop width and at a phone's (iPhone 13), as name-desktop.png
 // and name-phone.png under out/ (and docs/images/ with -update-images).
 func (t *tab) shoot(name string) {
-	t.b.t.Helper()
+	t.t.Helper()
 	for _, v := range []struct {
 		suffix string
 		set    chromedp.Action[chromedp.Void]
@@ -179,9 +181,9 @@ func (t *tab) shoot(name string) {
 			return chromedp.FullScreenshot(100)(ctx, tg)
 		})
 		if err != nil {
-			t.b.t.Fatalf("screenshot %s: %v", name, err)
+			t.t.Fatalf("screenshot %s: %v", name, err)
 		}
-		save(t.b.t, name+"-"+v.suffix+".png", img)
+		save(t.t, name+"-"+v.suffix+".png", img)
 	}
 	t.do("reset the viewport", chromedp.EmulateReset())
 }

@@ -59,7 +59,7 @@ func (p *scripted) connect(tb testing.TB) {
 func TestPortalListsGamesLive(t *testing.T) {
 	u := devtest.Start(t, nil)
 	b := newBrowser(t)
-	p := b.tab()
+	p := b.tab(t)
 	p.do("open the portal", chromedp.Navigate(u.Base+"/"))
 	p.waitJS("the example card", `document.querySelector('.game[data-game="example"] .players')?.textContent === "0 players online"`)
 	if got := p.text(`.game[data-game="example"] .title`); got != "Example" {
@@ -83,7 +83,7 @@ func TestTwoPlayersChatThroughPortal(t *testing.T) {
 	u := devtest.Start(t, nil)
 	b := newBrowser(t)
 
-	alice := b.tab()
+	alice := b.tab(t)
 	alice.do("Alice opens the portal and creates a room", chromedp.Navigate(u.Base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`.game[data-game="example"] .create`)),
 		chromedp.SendKeys(chromedp.CSS("#name"), "Alice"),
@@ -94,7 +94,7 @@ func TestTwoPlayersChatThroughPortal(t *testing.T) {
 		t.Fatalf("room code %q", room)
 	}
 
-	bob := b.tab()
+	bob := b.tab(t)
 	bob.do("Bob joins by code", chromedp.Navigate(u.Base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`.game[data-game="example"] .code`)),
 		chromedp.SendKeys(chromedp.CSS("#name"), "Bob"),
@@ -131,19 +131,19 @@ func TestPortalErrors(t *testing.T) {
 		p.waitJS("an error", `!document.querySelector('`+card+` .error').hidden`)
 		return p.text(card + " .error")
 	}
-	open := func(u *devtest.Usher) *tab {
-		p := b.tab()
+	open := func(t *testing.T, u *devtest.Usher) *tab {
+		p := b.tab(t)
 		p.do("open the portal", chromedp.Navigate(u.Base+"/"), chromedp.WaitVisible(chromedp.CSS(card+" .code")))
 		return p
 	}
 	join := func(p *tab, code string) {
-		p.do("join "+code, chromedp.SetValue(chromedp.CSS(card+" .code"), ""),
-			chromedp.SendKeys(chromedp.CSS(card+" .code"), code), chromedp.Click(chromedp.CSS(card+" .join-btn")))
+		p.eval(`document.querySelector('` + card + ` .code').value = ""`)
+		p.do("join "+code, chromedp.SendKeys(chromedp.CSS(card+" .code"), code), chromedp.Click(chromedp.CSS(card+" .join-btn")))
 	}
 
 	t.Run("look-alike and malformed codes", func(t *testing.T) {
 		u := devtest.Start(t, nil)
-		p := open(u)
+		p := open(t, u)
 		p.do("type a code with O", chromedp.SendKeys(chromedp.CSS(card+" .code"), "k7qo"))
 		if got := errorText(p); !strings.Contains(got, "never contain O or 0") {
 			t.Errorf("look-alike O: %q", got)
@@ -156,7 +156,7 @@ func TestPortalErrors(t *testing.T) {
 	})
 	t.Run("room not found", func(t *testing.T) {
 		u := devtest.Start(t, nil)
-		p := open(u)
+		p := open(t, u)
 		join(p, "ZZZZ")
 		if got := errorText(p); got != "There is no room ZZZZ. Check the code: the room may have ended." {
 			t.Errorf("not found: %q", got)
@@ -168,7 +168,7 @@ func TestPortalErrors(t *testing.T) {
 		for _, n := range []string{"P2", "P3", "P4"} {
 			joinAs(t, u, n, host.j.Room, false) // seats reserved: the room holds 4
 		}
-		p := open(u)
+		p := open(t, u)
 		join(p, host.j.Room)
 		if got := errorText(p); !strings.Contains(got, "Room "+host.j.Room+" is full") {
 			t.Errorf("full: %q", got)
@@ -176,7 +176,7 @@ func TestPortalErrors(t *testing.T) {
 	})
 	t.Run("rate limited", func(t *testing.T) {
 		u := devtest.Start(t, func(c *config.Config) { c.CreateRate = 1 })
-		p := open(u)
+		p := open(t, u)
 		p.do("create", chromedp.Click(chromedp.CSS(card+" .create")))
 		p.waitJS("on the game page", `location.pathname.endsWith("/example.html")`)
 		p.do("back, create again", chromedp.Navigate(u.Base+"/"), chromedp.WaitVisible(chromedp.CSS(card+" .create")),
@@ -196,7 +196,7 @@ func TestPortalErrors(t *testing.T) {
 			c.AllocationWait = 300 * time.Millisecond
 		})
 		joinAs(t, u, "Host", "", false) // takes the only game server
-		p := open(u)
+		p := open(t, u)
 		p.do("create", chromedp.Click(chromedp.CSS(card+" .create")))
 		if got := errorText(p); got != "Every game server is busy right now. Try again in a few seconds." {
 			t.Errorf("no capacity: %q", got)

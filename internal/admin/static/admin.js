@@ -149,7 +149,7 @@
     line("rooms", "rooms");
     line("players", "players");
     $("chart-note").textContent = "peak " + max + " · a sample every " + every + "s · " +
-      (h.length ? "since " + new Date(h[0].t * 1000).toLocaleTimeString() : "no samples yet");
+      (h.length > 1 ? "since " + new Date(h[0].t * 1000).toLocaleTimeString() : "collecting samples");
   }
 
   function renderErrors(errs) {
@@ -169,7 +169,9 @@
   function render(st) {
     renderTotals(st.totals);
     renderRooms(st.rooms);
-    renderChart(st.history, st.history_every_seconds, Date.now());
+    // The chart ends with the figures of now, so it draws a line from the first sample on.
+    var h = st.history.concat([{ t: Math.floor(Date.now() / 1000), players: st.totals.players, rooms: st.totals.rooms }]);
+    renderChart(h, st.history_every_seconds, Date.now());
     renderErrors(st.errors);
   }
 
