@@ -164,9 +164,11 @@ func TestPortalErrors(t *testing.T) {
 	})
 	t.Run("room full", func(t *testing.T) {
 		u := devtest.Start(t, nil)
+		// Connected, or the example server ends the room as empty after 3s.
 		host := joinAs(t, u, "Host", "", false)
+		host.connect(t)
 		for _, n := range []string{"P2", "P3", "P4"} {
-			joinAs(t, u, n, host.j.Room, false) // seats reserved: the room holds 4
+			joinAs(t, u, n, host.j.Room, false).connect(t) // the room holds 4
 		}
 		p := open(t, u)
 		join(p, host.j.Room)
@@ -195,7 +197,7 @@ func TestPortalErrors(t *testing.T) {
 			c.Games[0].Buffer, c.Games[0].MaxServers = 1, 1
 			c.AllocationWait = 300 * time.Millisecond
 		})
-		joinAs(t, u, "Host", "", false) // takes the only game server
+		joinAs(t, u, "Host", "", false).connect(t) // takes the only game server (and keeps its room alive)
 		p := open(t, u)
 		p.do("create", chromedp.Click(chromedp.CSS(card+" .create")))
 		if got := errorText(p); got != "Every game server is busy right now. Try again in a few seconds." {
