@@ -127,7 +127,7 @@ func (t *tab) waitJS(what, expr string) {
 	t.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ok, err := chromedp.Run(t.ctx, chromedp.Evaluate[bool]("Boolean(" + expr + ")"))
+		ok, err := chromedp.Run(t.ctx, chromedp.Evaluate[bool]("Boolean("+expr+")"))
 		if err == nil && ok {
 			return
 		}
