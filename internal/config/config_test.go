@@ -132,7 +132,7 @@ func TestCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Game{
-		{ID: "example", Name: "Example", MaxPlayers: 4, Command: []string{"/u", "example-server"}, Buffer: 2, MaxServers: 32,
+		{ID: "example", Name: "Example", MaxPlayers: 4, WebClient: "example.html", Command: []string{"/u", "example-server"}, Buffer: 2, MaxServers: 32,
 			Agones: AgonesGame{Namespace: "default", Fleet: "example", PortName: "default", Dial: "pod"}},
 		{ID: "treasure-takedown", Name: "Treasure Takedown", Description: "Steal the treasure.", MaxPlayers: 8,
 			Command: []string{"godot", "--headless", "--path", "game"}, Env: map[string]string{"GODOT_LOG": "1"}, Buffer: 1, MaxServers: 4,
@@ -162,6 +162,7 @@ func TestCatalogErrors(t *testing.T) {
 		{"bad dial", ModeServe, "games:\n  - id: a\n    agones: {dial: nodeport}\n", "agones.dial"},
 		{"bad fleet", ModeServe, "games:\n  - id: a\n    agones: {fleet: Not_A_Label}\n", "agones.namespace and agones.fleet"},
 		{"agones typo", ModeServe, "games:\n  - id: a\n    agones: {flet: x}\n", "flet"},
+		{"script web client", ModeDev, "games:\n  - id: a\n    command: [x]\n    web_client: \"javascript:alert(1)\"\n", "web_client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
