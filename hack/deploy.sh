@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy.sh applies an overlay to the current kubectl context (server-side apply, so the large
-# Agones objects and field ownership behave), makes sure the JWT key exists, and waits for Usher.
+# Agones objects and field ownership behave), makes sure the JWT key and the admin token exist, and waits for Usher.
 # Agones must already be installed, managing usher-games (docs/deploy.md).
 #   OVERLAY (homelab)
 set -euo pipefail
@@ -16,4 +16,5 @@ kubectl get crd fleets.agones.dev >/dev/null 2>&1 ||
 log "applying $dir to $(kubectl config current-context)"
 kubectl apply --server-side -k "$dir"
 "$root/hack/jwt-secret.sh"
+"$root/hack/admin-secret.sh"
 kubectl -n usher-system rollout status deploy/usher --timeout 180s

@@ -3,7 +3,8 @@
 #   1. create the kind cluster of kind-config.yaml (if it does not exist);
 #   2. install the pinned Agones release with Helm, managing the usher-games namespace;
 #   3. build the images (hack/image.sh) and load them into the node;
-#   4. apply manifests/overlays/kind (server-side) and create the JWT key (hack/jwt-secret.sh);
+#   4. apply manifests/overlays/kind (server-side) and create the JWT key and admin token
+#      (hack/jwt-secret.sh, hack/admin-secret.sh);
 #   5. wait for Usher, the portal and the example Fleet.
 # Needs Docker. kind, Helm and kubectl come from PATH, else from pinned Go modules (hack/lib.sh).
 #
@@ -49,6 +50,7 @@ kind load docker-image --name "$cluster" "usher:$tag" "gdsdk-bridge:$tag" "examp
 log "applying manifests/overlays/kind"
 k apply --server-side -k "$root/manifests/overlays/kind"
 KUBECTL_CONTEXT="$context" "$root/hack/jwt-secret.sh"
+KUBECTL_CONTEXT="$context" "$root/hack/admin-secret.sh"
 
 log "waiting for Usher, the portal and the example Fleet"
 k -n usher-system rollout status deploy/usher --timeout 180s

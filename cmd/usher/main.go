@@ -16,6 +16,7 @@ import (
 	"github.com/usher-gg/usher/internal/config"
 	"github.com/usher-gg/usher/internal/exampleserver"
 	"github.com/usher-gg/usher/internal/logging"
+	"github.com/usher-gg/usher/internal/play"
 	"github.com/usher-gg/usher/internal/version"
 )
 
@@ -24,6 +25,7 @@ const usage = `usage: usher <command> [flags]
 commands:
   dev             run Usher with a local fleet of game servers (no Kubernetes); 'usher dev -h' lists flags
   serve           run Usher against Agones Fleets in a Kubernetes cluster; 'usher serve -h' lists flags
+  play            join a room from the terminal: print what arrives, send what you type; 'usher play -h'
   keygen          print a new Ed25519 signing key (PEM) for --jwt-key-file
   example-server  run the example game server (started by the local fleet)
   version         print the version
@@ -43,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(config.ModeDev, args[1:], stderr)
 	case "serve":
 		return serve(config.ModeServe, args[1:], stderr)
+	case "play":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return play.Main(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "example-server":
 		return exampleserver.Main()
 	case "keygen":
@@ -96,6 +102,10 @@ func serve(mode config.Mode, args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("start", "err", err)
 		return 1
+	}
+	if a.AdminTokenMade {
+		// Not a log line: logs never carry a token. The fragment signs the browser in.
+		fmt.Fprintf(stderr, "\n  admin page: %s\n  (a token made for this run; set USHER_ADMIN_TOKEN or --admin-token-file to keep one)\n\n", a.AdminURL())
 	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("run", "err", err)

@@ -4,6 +4,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/usher-gg/usher/agones"
+	"github.com/usher-gg/usher/internal/admin"
 	"github.com/usher-gg/usher/internal/auth"
 	"github.com/usher-gg/usher/internal/clientip"
 	"github.com/usher-gg/usher/internal/config"
@@ -28,6 +31,7 @@ import (
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/origin"
+	"github.com/usher-gg/usher/internal/portal"
 	"github.com/usher-gg/usher/internal/proxy"
 	"github.com/usher-gg/usher/internal/ticket"
 	"github.com/usher-gg/usher/internal/version"
@@ -56,6 +60,13 @@ type App struct {
 	Proxy    *proxy.Proxy
 	Tokens   *auth.Tokens
 
+	// AdminPage is the admin listener's handler: the page, its API, /metrics and /healthz.
+	AdminPage *admin.Handler
+	// AdminToken is the admin page's token: the configured one, or one made for this run
+	// (usher dev without one; then AdminTokenMade is true and the caller shows it).
+	AdminToken     string
+	AdminTokenMade bool
+
 	publicLn net.Listener
 	adminLn  net.Listener
 	admin    *http.Server
@@ -83,7 +94,17 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		opt(&o)
 	}
 	clk := o.clock
-	a := &App{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
+	// Warnings and errors are also kept for the admin page's "recent errors".
+	recent := admin.NewRecent(50)
+	log = slog.New(recent.Handler(log.Handler()))
+	a := &App{cfg: cfg, log: log, Registry: prometheus.NewRegistry(), AdminToken: cfg.AdminToken}
+	if a.AdminToken == "" { // usher dev: config.Validate made usher serve refuse this
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		a.AdminToken, a.AdminTokenMade = hex.EncodeToString(b), true
+	}
 	// One allocation retry policy for the match service and the fleet.
 	a.retry = match.NewRetry(cfg.AllocationWait, clk)
 	a.Metrics = metrics.New(a.Registry)
@@ -111,7 +132,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 
 	var games []match.Game
 	for _, g := range cfg.Games {
-		games = append(games, match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers})
+		games = append(games, match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers, WebClient: g.WebClient})
 	}
 	if a.Fleet, err = a.newFleet(clk); err != nil {
 		return nil, err
@@ -129,16 +150,28 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	svc := match.NewService(games, a.Fleet, a.Tickets, holds, a.retry, a.Metrics, log.With("component", "match"))
 	// A player holds one room: their session in a room they leave for another ends (4003).
 	svc.OnMove(func(player string, from match.Hold) { a.Proxy.Kick(player, from.Room) })
-	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}, httpapi.Deps{
+	apiCfg := httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}
+	if cfg.Mode == config.ModeDev {
+		apiCfg.Portal = portal.Files() // local play needs nothing else; a cluster serves them with nginx
+	}
+	a.API = httpapi.New(apiCfg, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
 		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,
 	})
 
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{Registry: a.Registry}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	a.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+	deps := admin.Deps{Games: games, Rooms: a.Fleet, Sessions: a.Proxy, Gatherer: a.Registry, Recent: recent,
+		Clock: clk, Log: log.With("component", "admin")}
+	if a.Local != nil {
+		deps.Ender = a.Local
+	}
+	a.AdminPage, err = admin.New(admin.Config{Token: a.AdminToken, MetricsToken: cfg.MetricsToken}, deps,
+		promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{Registry: a.Registry}))
+	if err != nil {
+		return nil, err
+	}
+	// No WriteTimeout: the page's event stream is long-lived and sets a deadline per write.
+	a.admin = &http.Server{Handler: a.AdminPage, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		IdleTimeout: 60 * time.Second}
 
 	if a.publicLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("--listen: %w", err)
@@ -206,6 +239,16 @@ func (a *App) PublicAddr() string { return a.publicLn.Addr().String() }
 // AdminAddr is the admin listener's address.
 func (a *App) AdminAddr() string { return a.adminLn.Addr().String() }
 
+// AdminURL is the admin page's address with the token in its fragment (which browsers never
+// send): opening it signs in. For printing on the terminal of `usher dev`, never for a log.
+func (a *App) AdminURL() string {
+	host, port, _ := net.SplitHostPort(a.AdminAddr())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/#token=" + a.AdminToken
+}
+
 // Close releases the listeners of an App whose Run was never called.
 func (a *App) Close() {
 	a.publicLn.Close()
@@ -220,6 +263,7 @@ func (a *App) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(bg)
 	g.Go(func() error { return a.Fleet.Run(gctx) })
 	g.Go(func() error { return a.Tickets.Run(gctx) })
+	g.Go(func() error { return a.AdminPage.Run(gctx) })
 	g.Go(func() error {
 		if err := a.API.App().Listener(a.publicLn); err != nil && !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("public listener: %w", err)
@@ -261,6 +305,7 @@ func (a *App) shutdown() {
 		a.log.Warn("proxy shutdown", "err", err)
 	}
 	<-done
+	a.AdminPage.Close() // end the page's event streams, or Shutdown would wait for them
 	if err := a.admin.Shutdown(ctx); err != nil {
 		a.log.Warn("admin listener shutdown", "err", err)
 	}

@@ -70,6 +70,16 @@ type Config struct {
 
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
+
+	// AdminToken guards the admin page (HTTP Basic with any user name and the token as
+	// password, or Authorization: Bearer). From --admin-token-file or USHER_ADMIN_TOKEN (never a
+	// flag). usher serve refuses to start without one; usher dev makes one for the run.
+	AdminToken     string
+	AdminTokenFile string
+	// MetricsToken, when set, is the Bearer token (or Basic password) /metrics requires; empty
+	// leaves /metrics open on the admin listener. From --metrics-token-file or USHER_METRICS_TOKEN.
+	MetricsToken     string
+	MetricsTokenFile string
 }
 
 // Game is one entry of the games catalog.
@@ -78,6 +88,7 @@ type Game struct {
 	Name        string            `yaml:"name"`
 	Description string            `yaml:"description"`
 	MaxPlayers  int               `yaml:"max_players"`
+	WebClient   string            `yaml:"web_client"`  // the game's browser client, relative to the portal (or a URL); the portal opens it after a join
 	Command     []string          `yaml:"command"`     // local mode: argv of a game server process
 	Env         map[string]string `yaml:"env"`         // local mode: extra environment
 	Dir         string            `yaml:"dir"`         // local mode: working directory
@@ -122,6 +133,7 @@ func ExampleGame(self string) Game {
 		Name:        "Example",
 		Description: "The example game server: a lobby that relays every message to the other players.",
 		MaxPlayers:  DefaultMaxPlayers,
+		WebClient:   "example.html",
 		Command:     []string{self, "example-server"},
 		Buffer:      DefaultBuffer,
 		MaxServers:  DefaultMaxServers,
@@ -200,6 +212,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the drain delay, how long sessions and game servers get to finish")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "file holding the admin page's token (or USHER_ADMIN_TOKEN); required by usher serve, made for the run by usher dev")
+	fs.StringVar(&c.MetricsTokenFile, "metrics-token-file", c.MetricsTokenFile, "file holding a token /metrics requires (Bearer, or the Basic password) (or USHER_METRICS_TOKEN); empty: /metrics is open on the admin listener")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }
@@ -235,11 +249,38 @@ func Parse(mode Mode, args []string, self string, output io.Writer) (Config, err
 	// Keys are secrets: they come from a file or the environment, never from a flag that
 	// would show in the process list.
 	c.JWTKeyPEM = os.Getenv("USHER_JWT_KEY")
+	var err error
+	if c.AdminToken, err = secret(c.AdminTokenFile, "--admin-token-file", "USHER_ADMIN_TOKEN"); err != nil {
+		return c, err
+	}
+	if c.MetricsToken, err = secret(c.MetricsTokenFile, "--metrics-token-file", "USHER_METRICS_TOKEN"); err != nil {
+		return c, err
+	}
 	if err := c.LoadGames(self); err != nil {
 		return c, err
 	}
 	return c, c.Validate()
 }
+
+// secret reads a token from file (trailing white space trimmed) or from the environment
+// variable env; giving both is an error.
+func secret(file, flagName, env string) (string, error) {
+	v := os.Getenv(env)
+	if file == "" {
+		return strings.TrimSpace(v), nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("give %s or %s, not both", flagName, env)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flagName, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// MinTokenLength is the shortest admin or metrics token accepted.
+const MinTokenLength = 16
 
 // LoadGames fills c.Games from c.ConfigFile, or with the example game when there is none.
 func (c *Config) LoadGames(self string) error {
@@ -287,6 +328,9 @@ func ParseCatalog(r io.Reader, self, namespace string) ([]Game, error) {
 		}
 		if len(g.Command) == 0 && g.ID == "example" {
 			g.Command = []string{self, "example-server"}
+		}
+		if g.WebClient == "" && g.ID == "example" {
+			g.WebClient = "example.html"
 		}
 		a := &g.Agones
 		a.Namespace = cmp.Or(a.Namespace, namespace)
@@ -342,6 +386,9 @@ func validateGames(mode Mode, games []Game) error {
 				errs = append(errs, fmt.Errorf("%s: agones.dial must be %q or %q, got %q", where, DialPod, DialAddress, a.Dial))
 			}
 		}
+		if len(g.WebClient) > 500 || strings.ContainsAny(g.WebClient, "\"'<> ") || strings.HasPrefix(strings.ToLower(g.WebClient), "javascript:") {
+			errs = append(errs, fmt.Errorf("%s: web_client must be a path or http(s) URL of at most 500 characters", where))
+		}
 		if len(g.Name) > 100 || len(g.Description) > 1000 {
 			errs = append(errs, fmt.Errorf("%s: name (100) or description (1000) too long", where))
 		}
@@ -370,6 +417,11 @@ func (c Config) Validate() error {
 	// Replicas must share keys, and tokens must outlive a restart: a cluster never makes its own.
 	check(c.Mode != ModeServe || c.JWTKeyFile != "" || c.JWTKeyPEM != "",
 		"usher serve needs the JWT signing key: --jwt-key-file or USHER_JWT_KEY (make one with 'usher keygen')")
+	// The admin page can close rooms and disconnect players: a cluster never runs it open.
+	check(c.Mode != ModeServe || c.AdminToken != "",
+		"usher serve needs the admin page's token: --admin-token-file or USHER_ADMIN_TOKEN (e.g. from 'openssl rand -hex 32')")
+	check(c.AdminToken == "" || len(c.AdminToken) >= MinTokenLength, "the admin token must be at least %d characters", MinTokenLength)
+	check(c.MetricsToken == "" || len(c.MetricsToken) >= MinTokenLength, "the metrics token must be at least %d characters", MinTokenLength)
 	check(c.MaxMessageBytes >= 128 && c.MaxMessageBytes <= 16<<20, "--max-message-bytes must be 128 to 16777216, got %d", c.MaxMessageBytes)
 	check(c.PingInterval >= time.Second && c.PingInterval <= 10*time.Minute, "--ping-interval must be 1s to 10m, got %s", c.PingInterval)
 	check(c.MaxMessageRate >= 0, "--max-message-rate must be >= 0")

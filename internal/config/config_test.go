@@ -132,7 +132,7 @@ func TestCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Game{
-		{ID: "example", Name: "Example", MaxPlayers: 4, Command: []string{"/u", "example-server"}, Buffer: 2, MaxServers: 32,
+		{ID: "example", Name: "Example", MaxPlayers: 4, WebClient: "example.html", Command: []string{"/u", "example-server"}, Buffer: 2, MaxServers: 32,
 			Agones: AgonesGame{Namespace: "default", Fleet: "example", PortName: "default", Dial: "pod"}},
 		{ID: "treasure-takedown", Name: "Treasure Takedown", Description: "Steal the treasure.", MaxPlayers: 8,
 			Command: []string{"godot", "--headless", "--path", "game"}, Env: map[string]string{"GODOT_LOG": "1"}, Buffer: 1, MaxServers: 4,
@@ -162,6 +162,7 @@ func TestCatalogErrors(t *testing.T) {
 		{"bad dial", ModeServe, "games:\n  - id: a\n    agones: {dial: nodeport}\n", "agones.dial"},
 		{"bad fleet", ModeServe, "games:\n  - id: a\n    agones: {fleet: Not_A_Label}\n", "agones.namespace and agones.fleet"},
 		{"agones typo", ModeServe, "games:\n  - id: a\n    agones: {flet: x}\n", "flet"},
+		{"script web client", ModeDev, "games:\n  - id: a\n    command: [x]\n    web_client: \"javascript:alert(1)\"\n", "web_client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +170,7 @@ func TestCatalogErrors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := Parse(tt.mode, []string{"--config", path, "--jwt-key-file=" + path}, "/u", io.Discard)
+			_, err := Parse(tt.mode, []string{"--config", path, "--jwt-key-file=" + path, "--admin-token-file=" + tokenFile(t)}, "/u", io.Discard)
 			if tt.want == "" {
 				if err != nil {
 					t.Errorf("err = %v, want none", err)
@@ -187,7 +188,10 @@ func TestServeDefaults(t *testing.T) {
 	if _, err := Parse(ModeServe, nil, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "usher keygen") {
 		t.Errorf("serve without a key: err = %v, want a hint to make one", err)
 	}
-	c, err := Parse(ModeServe, []string{"--namespace", "games", "--jwt-key-file", "/k.pem"}, "/u", io.Discard)
+	if _, err := Parse(ModeServe, []string{"--jwt-key-file", "/k.pem"}, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "admin page's token") {
+		t.Errorf("serve without an admin token: err = %v, want it refused", err)
+	}
+	c, err := Parse(ModeServe, []string{"--namespace", "games", "--jwt-key-file", "/k.pem", "--admin-token-file", tokenFile(t)}, "/u", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,5 +219,41 @@ func TestJWTKeyFromEnv(t *testing.T) {
 	}
 	if _, err := Parse(ModeDev, []string{"--jwt-key-file=/k.pem"}, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
 		t.Errorf("file and env together: err = %v", err)
+	}
+}
+
+// tokenFile writes an admin token to a file and returns its path.
+func tokenFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(p, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestAdminAndMetricsTokens(t *testing.T) {
+	file := tokenFile(t)
+	c, err := Parse(ModeDev, []string{"--admin-token-file", file}, "/u", io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminToken != "0123456789abcdef0123" {
+		t.Errorf("admin token from file = %q, want it trimmed", c.AdminToken)
+	}
+	t.Setenv("USHER_ADMIN_TOKEN", "from-the-environment-1")
+	t.Setenv("USHER_METRICS_TOKEN", "metrics-from-environment")
+	if c, err = Parse(ModeServe, []string{"--jwt-key-file", "/k.pem"}, "/u", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminToken != "from-the-environment-1" || c.MetricsToken != "metrics-from-environment" {
+		t.Errorf("tokens from the environment: admin %q metrics %q", c.AdminToken, c.MetricsToken)
+	}
+	if _, err := Parse(ModeDev, []string{"--admin-token-file", file}, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Errorf("file and env together: err = %v", err)
+	}
+	t.Setenv("USHER_ADMIN_TOKEN", "short")
+	if _, err := Parse(ModeDev, nil, "/u", io.Discard); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Errorf("short admin token: err = %v", err)
 	}
 }

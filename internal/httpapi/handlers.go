@@ -43,6 +43,7 @@ type gameJSON struct {
 	Name        string `json:"name"`
 	Description string `json:"description"`
 	MaxPlayers  int    `json:"max_players"`
+	WebClient   string `json:"web_client,omitempty"`
 	Rooms       int    `json:"rooms"`
 	Players     int    `json:"players"`
 }
@@ -54,7 +55,7 @@ func (s *Server) games(c *fiber.Ctx) error {
 	}
 	out := make([]gameJSON, len(games))
 	for i, g := range games {
-		out[i] = gameJSON{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers, Rooms: g.Rooms, Players: g.Players}
+		out[i] = gameJSON{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers, WebClient: g.WebClient, Rooms: g.Rooms, Players: g.Players}
 	}
 	return c.JSON(fiber.Map{"games": out})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/origin"
+	"github.com/usher-gg/usher/internal/portal"
 	"github.com/usher-gg/usher/internal/proxy"
 	"github.com/usher-gg/usher/internal/ticket"
 )
@@ -42,6 +43,8 @@ type Config struct {
 	// CreateRate is how many rooms a client IP may create per minute: /join requests that
 	// ask for a new room (neither "room" nor "quick"). 0 means no such limit.
 	CreateRate int
+	// Portal, when set, is served on GET / and its files (usher dev): the pages players open.
+	Portal map[string]portal.File
 }
 
 // Deps are the parts the API drives.
@@ -113,7 +116,32 @@ func (s *Server) routes() {
 		s.limit("join", "player", s.cfg.JoinRate, playerKey), s.limitCreates(), s.join)
 	a.Options("/join", api)
 	a.Get("/connect", s.connect)
+	if s.cfg.Portal != nil {
+		a.Get("/*", s.portal)
+	}
 }
+
+// portal serves the embedded pages (usher dev): GET / is the portal's index.html.
+func (s *Server) portal(c *fiber.Ctx) error {
+	name := strings.TrimPrefix(c.Path(), "/")
+	if name == "" {
+		name = "index.html"
+	}
+	f, ok := s.cfg.Portal[name]
+	if !ok {
+		return c.Next() // 404 not_found
+	}
+	c.Locals(routeKey, "/portal")
+	c.Set(fiber.HeaderContentType, f.ContentType)
+	c.Set("Content-Security-Policy", portal.CSP)
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	return c.Send(f.Body)
+}
+
+// routeKey is the Locals key a handler sets to name its route for metrics and logs.
+const routeKey = "usher.route"
 
 // limit is Fiber's sliding-window limiter, answering with our error shape and counting refusals.
 func (s *Server) limit(route, key string, perMinute int, keyFn func(*fiber.Ctx) string) fiber.Handler {
@@ -189,6 +217,9 @@ func playerKey(c *fiber.Ctx) string {
 // routeLabel bounds the route label of metrics and logs. It returns constants: Fiber's
 // c.Path() aliases request memory that is reused after the handler returns.
 func routeLabel(c *fiber.Ctx) string {
+	if r, ok := c.Locals(routeKey).(string); ok {
+		return r
+	}
 	switch c.Path() {
 	case "/healthz":
 		return "/healthz"

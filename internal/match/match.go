@@ -26,6 +26,7 @@ type Game struct {
 	Name        string
 	Description string
 	MaxPlayers  int
+	WebClient   string // the game's browser client, for the portal ("" if none)
 }
 
 // GameInfo is a game with its live figures, for GET /games.

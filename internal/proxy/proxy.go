@@ -350,22 +350,67 @@ const CloseMoved = 4003
 // another room" and the game server 1001 "player joined another room", as a player who
 // leaves. It returns how many sessions it ended.
 func (p *Proxy) Kick(player, room string) int {
+	return p.end(func(t Target) bool { return t.Player == player && t.Room == room }, event{kind: evMoved})
+}
+
+// Close codes of Remove: an operator closed the player's room, or disconnected the player.
+const (
+	CloseRoomClosed  = 4004
+	CloseRemoved     = 4005
+	closeRemovedText = "disconnected by an operator"
+	closeClosedText  = "room closed by an operator"
+)
+
+// Remove ends the sessions in room of game, of player only when player is not empty: the
+// player gets close CloseRemoved "disconnected by an operator" (CloseRoomClosed "room closed
+// by an operator" when player is empty) and the game server 1001 "player removed by an
+// operator". It returns how many sessions it ended.
+func (p *Proxy) Remove(game, room, player string) int {
+	ev := event{kind: evRemoved, code: CloseRemoved, text: closeRemovedText}
+	if player == "" {
+		ev.code, ev.text = CloseRoomClosed, closeClosedText
+	}
+	return p.end(func(t Target) bool {
+		return t.Game == game && t.Room == room && (player == "" || t.Player == player)
+	}, ev)
+}
+
+// end ends the sessions whose target matches with ev.
+func (p *Proxy) end(match func(Target) bool, ev event) int {
 	p.mu.Lock()
-	var kicked []*session
+	var ended []*session
 	for s := range p.sessions {
-		if t := s.up.target; t.Player == player && t.Room == room {
-			kicked = append(kicked, s)
+		if match(s.up.target) {
+			ended = append(ended, s)
 		}
 	}
 	p.mu.Unlock()
-	for _, s := range kicked {
+	for _, s := range ended {
 		if s.ev != nil {
-			s.ev.kick()
+			s.ev.kick(ev)
 		} else {
-			go s.finish(nil, event{kind: evMoved})
+			go s.finish(nil, ev)
 		}
 	}
-	return len(kicked)
+	return len(ended)
+}
+
+// SessionInfo describes a live session, for the admin page.
+type SessionInfo struct {
+	Player, Name, Game, Room, Server string
+	Started                          time.Time
+}
+
+// List returns the live sessions, in no particular order.
+func (p *Proxy) List() []SessionInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]SessionInfo, 0, len(p.sessions))
+	for s := range p.sessions {
+		t := s.up.target
+		out = append(out, SessionInfo{Player: t.Player, Name: t.Name, Game: t.Game, Room: t.Room, Server: t.Server, Started: s.started})
+	}
+	return out
 }
 
 // Sessions returns the number of sessions being relayed now.

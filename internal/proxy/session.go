@@ -26,6 +26,7 @@ const (
 	evWriteFailed                  // a write to the leg failed (or timed out: a slow reader)
 	evShutdown                     // Shutdown
 	evMoved                        // Kick: the player joined another room
+	evRemoved                      // Remove: an operator closed the room or disconnected the player
 )
 
 // event describes how a session ends.
@@ -73,6 +74,8 @@ func reason(from side, ev event) string {
 		return "shutdown"
 	case evMoved:
 		return "moved"
+	case evRemoved:
+		return "removed"
 	}
 	client := from == sideClient
 	pick := func(c, s string) string {
@@ -112,6 +115,10 @@ func closeFor(to side, ev event) (int, string) {
 		return CloseMoved, "joined another room"
 	case ev.kind == evMoved:
 		return closeGoingAway, "player joined another room"
+	case ev.kind == evRemoved && to == sideClient:
+		return ev.code, ev.text
+	case ev.kind == evRemoved:
+		return closeGoingAway, "player removed by an operator"
 	case ev.kind == evClosed:
 		return forwardCode(ev.code), ev.text
 	case to == sideServer:

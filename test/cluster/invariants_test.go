@@ -132,10 +132,12 @@ func readYAML(tb testing.TB, path string) map[string]any {
 // appears anywhere in the rendered manifests.
 func TestNoKeyIsCommitted(t *testing.T) {
 	for _, overlay := range overlays(t) {
-		s := find(t, objectsOf(t, overlay), "Secret", "usher-system", "usher-jwt")
-		for _, f := range []string{"data", "stringData"} {
-			if _, ok := s.Object[f]; ok {
-				t.Errorf("%s: Secret usher-jwt sets %s: the key must only ever be created in the cluster (hack/jwt-secret.sh)", overlay, f)
+		for _, name := range []string{"usher-jwt", "usher-admin"} {
+			s := find(t, objectsOf(t, overlay), "Secret", "usher-system", name)
+			for _, f := range []string{"data", "stringData"} {
+				if _, ok := s.Object[f]; ok {
+					t.Errorf("%s: Secret %s sets %s: secrets must only ever be created in the cluster (hack/jwt-secret.sh, hack/admin-secret.sh)", overlay, name, f)
+				}
 			}
 		}
 		if bytes.Contains(renderOverlay(t, overlay), []byte("PRIVATE KEY")) {
@@ -185,7 +187,7 @@ func TestUsherConfigIsValid(t *testing.T) {
 			def := config.Default(config.ModeServe)
 			def.Flags(fs)
 			for _, e := range c.Env {
-				if !strings.HasPrefix(e.Name, "USHER_") || e.Name == "USHER_JWT_KEY" {
+				if !strings.HasPrefix(e.Name, "USHER_") || e.Name == "USHER_JWT_KEY" || e.Name == "USHER_ADMIN_TOKEN" {
 					continue
 				}
 				name := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(e.Name, "USHER_")), "_", "-")
@@ -193,12 +195,13 @@ func TestUsherConfigIsValid(t *testing.T) {
 					t.Errorf("env %s names no `usher serve` flag (--%s)", e.Name, name)
 				}
 				if e.ValueFrom != nil {
-					t.Errorf("env %s: only USHER_JWT_KEY may come from elsewhere", e.Name)
+					t.Errorf("env %s: only USHER_JWT_KEY and USHER_ADMIN_TOKEN may come from elsewhere", e.Name)
 					continue
 				}
 				t.Setenv(e.Name, e.Value)
 			}
 			t.Setenv("USHER_JWT_KEY", string(pem))
+			t.Setenv("USHER_ADMIN_TOKEN", "a-test-admin-token-0123456789")
 
 			// The catalog, at the path the args name, from the ConfigMap mounted there.
 			cfgPath := mountedFile(t, objs, "usher-system", spec, c, argValue(t, c.Args, "--config"))

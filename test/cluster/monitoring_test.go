@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 )
@@ -36,6 +38,21 @@ func TestMonitoringComponent(t *testing.T) {
 				t.Fatal(err)
 			}
 			objs := decodeObjects(t, kustomizeBuild(t, dir))
+
+			// The Grafana dashboard: a ConfigMap the kube-prometheus-stack sidecar picks up, holding
+			// a dashboard (test/e2e checks its queries against a running Usher).
+			dash := find(t, objs, "ConfigMap", "monitoring", "usher-grafana-dashboard")
+			if dash.GetLabels()["grafana_dashboard"] != "1" {
+				t.Errorf("dashboard ConfigMap labels %v: want grafana_dashboard: \"1\" for the Grafana sidecar", dash.GetLabels())
+			}
+			data, _, _ := unstructured.NestedStringMap(dash.Object, "data")
+			var board struct {
+				UID    string           `json:"uid"`
+				Panels []map[string]any `json:"panels"`
+			}
+			if err := json.Unmarshal([]byte(data["usher-dashboard.json"]), &board); err != nil || board.UID == "" || len(board.Panels) == 0 {
+				t.Errorf("dashboard ConfigMap: usher-dashboard.json is not a dashboard (uid %q, %d panels): %v", board.UID, len(board.Panels), err)
+			}
 
 			smObj := find(t, objs, "ServiceMonitor", "usher-system", "usher")
 			raw, err := yaml.Marshal(smObj.Object)

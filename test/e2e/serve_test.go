@@ -90,6 +90,7 @@ current-context: fake
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Kubeconfig = kubeconfig
 	cfg.JWTKeyPEM = string(keyPEM)
+	cfg.AdminToken = "e2e-admin-token-0123456789"
 	cfg.DrainDelay = 0
 	cfg.AllowNoOrigin = true
 	cfg.TokenRate, cfg.JoinRate, cfg.CreateRate = 10000, 10000, 10000

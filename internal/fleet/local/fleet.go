@@ -168,6 +168,16 @@ func (f *Fleet) Release(ctx context.Context, game, room, player string) error {
 	return f.st.release(game, room, player)
 }
 
+// EndRoom ends a live room now (the admin page's "close room"): its game server is told it
+// is no longer wanted (state Shutdown, as Agones would delete it) and is stopped if it does
+// not exit within StopTimeout. Errors: match.ErrRoomNotFound.
+func (f *Fleet) EndRoom(ctx context.Context, game, room string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return f.st.endRoom(game, room)
+}
+
 // Rooms lists the live rooms of game, or of every game when game is "", oldest first.
 // Errors: match.ErrUnknownGame.
 func (f *Fleet) Rooms(ctx context.Context, game string) ([]match.Room, error) {

@@ -476,6 +476,24 @@ func (st *state) release(game, room, player string) error {
 	return nil
 }
 
+// endRoom implements Fleet.EndRoom.
+func (st *state) endRoom(game, room string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.rooms[room]
+	if s == nil || s.game != game {
+		return fmt.Errorf("room %s of %s: %w", room, game, match.ErrRoomNotFound)
+	}
+	if s.state != StateAllocated {
+		return nil
+	}
+	s.shutdownAt = st.clk.Now()
+	st.setStateLocked(s, StateShutdown)
+	st.log.Info("room ended by an operator", "game", s.game, "gameserver", s.name, "room", s.room)
+	st.wake()
+	return nil
+}
+
 // shutdown handles POST /shutdown: the room ends now; the process is expected to exit
 // within StopTimeout, after which the supervisor terminates it.
 func (st *state) shutdown(s *server) error {
