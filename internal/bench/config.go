@@ -43,8 +43,8 @@ type Config struct {
 	Paths        []string      // which of direct, usher, nginx to drive
 	// Profiles are the game profiles to run (see ParseProfile), each its own window per path per
 	// round; "default" is the phases above. Empty: the default phases only.
-	Profiles []string
-	NginxWorkers string        // nginx worker_processes: "auto" (one per core) or a number
+	Profiles     []string
+	NginxWorkers string // nginx worker_processes: "auto" (one per core) or a number
 
 	GenWorkers         int      // load generator goroutines (each with its own epoll)
 	ConnectConcurrency int      // connections opened at once in a connect storm

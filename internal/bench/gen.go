@@ -63,3 +63,14 @@ func (s *genStats) add(o *genStats) {
 	}
 	s.hist.merge(&o.hist)
 }
+
+// routedRight reports whether a message sent by connection from may arrive on connection to,
+// with players in rooms of room (connections id/room; < 2: echo mode): in echo mode only its
+// sender gets it back, in broadcast mode only the other players of the sender's room get it.
+func routedRight(room int, from, to uint32) bool {
+	if room < 2 {
+		return from == to
+	}
+	r := uint32(room)
+	return from != to && from/r == to/r
+}

@@ -538,7 +538,7 @@ func (w *worker) onMessage(c *genConn, p []byte, now int64) {
 		return
 	}
 	ts := int64(binary.LittleEndian.Uint64(p[4:12]))
-	if !w.g.routedRight(binary.LittleEndian.Uint32(p[12:16]), c.id) {
+	if !routedRight(w.g.room, binary.LittleEndian.Uint32(p[12:16]), c.id) {
 		w.stats.Misrouted++
 	}
 	w.stats.Recv++
@@ -549,17 +549,6 @@ func (w *worker) onMessage(c *genConn, p []byte, now int64) {
 	if w.mode == modeSaturate && c.state == stOpen {
 		w.sched.push(schedItem{due: max(now, c.lastSend+w.minGap), idx: c.idx})
 	}
-}
-
-// routedRight reports whether a message sent by connection from may arrive on connection to:
-// in echo mode only its sender gets it back, in broadcast mode only the other players of the
-// sender's room get it.
-func (g *generator) routedRight(from, to uint32) bool {
-	if g.room < 2 {
-		return from == to
-	}
-	r := uint32(g.room)
-	return from != to && from/r == to/r
 }
 
 func (w *worker) pong(c *genConn, payload []byte) {

@@ -106,11 +106,12 @@ func (p Profile) servers(n int) int {
 
 // describe is the profile in words, for the report.
 func (p Profile) describe(n int) string {
+	rate := strconv.FormatFloat(p.Rate, 'f', -1, 64)
 	if p.Mode == ModeBroadcast {
 		return fmt.Sprintf("%d players in %d rooms of %d × %s messages/s each; the game server relays each message to the other %d players of the room",
-			p.players(n), p.servers(n), p.RoomSize, num(p.Rate), p.RoomSize-1)
+			p.players(n), p.servers(n), p.RoomSize, rate, p.RoomSize-1)
 	}
-	return fmt.Sprintf("%d players × %s messages/s each; the game server (echo mode) sends each message back to its sender", n, num(p.Rate))
+	return fmt.Sprintf("%d players × %s messages/s each; the game server (echo mode) sends each message back to its sender", n, rate)
 }
 
 // echoServers is how many echo game servers n players are spread over.
@@ -187,6 +188,7 @@ type ProfileFigures struct {
 	Unexpected         uint64   `json:"unexpected_closes"`
 	Misrouted          uint64   `json:"misrouted"`
 	Failures           int      `json:"failed_connections"`
+	Problems           []string `json:"problems,omitempty"` // per round only
 }
 
 // UsherVsNginx counts, over the rounds that measured both, those in which Usher's added
@@ -262,7 +264,7 @@ func figures(r, direct, nginx *PathRun) ProfileFigures {
 		Path: r.Path, Sent: g.Sent, Expected: g.Expected, Received: g.Received, Lost: g.Lost, PerSec: round3(g.RoundTripsPerSecond),
 		P50US: g.Latency.P50, P99US: g.Latency.P99, P999US: g.Latency.P999, MaxUS: g.Latency.Max,
 		FramesPerCPUSecond: round3(g.FramesPerCPUSecond), AllocsPerFrame: g.AllocsPerFrame,
-		Unexpected: r.Unexpected, Misrouted: r.Misrouted, Failures: r.Connect.Count - r.Connect.OK,
+		Unexpected: r.Unexpected, Misrouted: r.Misrouted, Failures: r.Connect.Count - r.Connect.OK, Problems: r.Problems,
 	}
 	if g.WindowSeconds > 0 {
 		f.HopCores = round3(g.HopCPUSeconds / g.WindowSeconds)
