@@ -22,39 +22,49 @@ func TestMain(m *testing.M) {
 
 // TestRunProducesReport runs the whole bench with a handful of players and checks the report
 // is complete and sane. It asserts nothing about speed.
-func TestRunProducesReport(t *testing.T) {
+// runBench runs a tiny bench with cfg (4 connects and API requests at once, reports to a
+// temporary directory) and returns the report as read back from bench-report.json, and
+// bench-report.md.
+func runBench(t *testing.T, cfg Config, limit time.Duration) (got Report, md string) {
+	t.Helper()
 	if !generatorSupported {
 		t.Skip("the bench needs Linux")
 	}
 	if testing.Short() {
 		t.Skip("starts Usher, game servers and nginx: skipped with -short")
 	}
-	out := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Connections, cfg.Rate, cfg.LightRate = 12, 5, 2
-	cfg.Duration, cfg.Warmup, cfg.Settle, cfg.Saturate, cfg.SaturateRate = time.Second, 200*time.Millisecond, 100*time.Millisecond, 500*time.Millisecond, 20
-	cfg.Rounds = 1
-	cfg.Out = out
+	cfg.Out = t.TempDir()
 	cfg.ConnectConcurrency, cfg.HTTPConcurrency = 4, 4
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rep, err := Run(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if err := WriteReport(rep, out); err != nil {
+	if err := WriteReport(rep, cfg.Out); err != nil {
 		t.Fatal(err)
 	}
-
-	b, err := os.ReadFile(filepath.Join(out, ReportJSON))
+	b, err := os.ReadFile(filepath.Join(cfg.Out, ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Report
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%s: %v", ReportJSON, err)
 	}
+	b, err = os.ReadFile(filepath.Join(cfg.Out, ReportMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, string(b)
+}
+
+func TestRunProducesReport(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Connections, cfg.Rate, cfg.LightRate = 12, 5, 2
+	cfg.Duration, cfg.Warmup, cfg.Settle, cfg.Saturate, cfg.SaturateRate = time.Second, 200*time.Millisecond, 100*time.Millisecond, 500*time.Millisecond, 20
+	cfg.Rounds = 1
+	got, md := runBench(t, cfg, 2*time.Minute)
 	want := []string{PathDirect, PathUsher}
 	bin, _ := findNginx()
 	if bin == "" && os.Getenv("CI") != "" {
@@ -104,12 +114,8 @@ func TestRunProducesReport(t *testing.T) {
 			t.Errorf("targets lack %s", id)
 		}
 	}
-	md, err := os.ReadFile(filepath.Join(out, ReportMarkdown))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, s := range []string{"# Usher bench report", "## Relay", "## API through Usher", "## Targets", "load average"} {
-		if !strings.Contains(string(md), s) {
+		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
 		}
 	}
@@ -121,36 +127,10 @@ func TestRunProducesReport(t *testing.T) {
 // so deliveries = sends × (room size − 1)); and the comparisons with direct and nginx. It
 // asserts nothing about speed.
 func TestRunProfiles(t *testing.T) {
-	if !generatorSupported {
-		t.Skip("the bench needs Linux")
-	}
-	if testing.Short() {
-		t.Skip("starts Usher, game servers and nginx: skipped with -short")
-	}
-	out := t.TempDir()
 	cfg := DefaultConfig()
 	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo30", "room4"} // room4: 16 players, one left out
 	cfg.Duration, cfg.Warmup, cfg.Settle = time.Second, 200*time.Millisecond, 100*time.Millisecond
-	cfg.Out = out
-	cfg.ConnectConcurrency, cfg.HTTPConcurrency = 4, 4
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rep, err := Run(ctx, cfg, log)
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if err := WriteReport(rep, out); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(out, ReportJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got Report
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatalf("%s: %v", ReportJSON, err)
-	}
+	got, md := runBench(t, cfg, 3*time.Minute)
 	paths := []string{PathDirect, PathUsher}
 	if bin, _ := findNginx(); bin != "" {
 		paths = append(paths, PathNginx)
@@ -238,20 +218,16 @@ func TestRunProfiles(t *testing.T) {
 			t.Errorf("%s: Usher vs nginx %+v, want %d rounds compared", pr.Name, pr.UsherVsNginx, cfg.Rounds)
 		}
 	}
-	md, err := os.ReadFile(filepath.Join(out, ReportMarkdown))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, s := range []string{"## Game profiles", "### echo30: 18 players × 30 messages/s", "### room4: 16 players in 4 rooms of 4",
 		"| 1 | direct |", "| 2 | usher |", "| median | usher |"} {
-		if !strings.Contains(string(md), s) {
+		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
 		}
 	}
 	if t.Failed() {
 		t.Logf("%s:\n%s", ReportMarkdown, md)
 	}
-	if strings.Contains(string(md), "**Setup.**") {
+	if strings.Contains(md, "**Setup.**") {
 		t.Errorf("%s describes the default phases, which did not run", ReportMarkdown)
 	}
 }
