@@ -64,7 +64,11 @@ func (ls *loopSet) acquire(p *Proxy) {
 		ls.lps = append(ls.lps, lp)
 	}
 	ls.err = nil
+	// With as many loops as Ps (GOMAXPROCS=1), a loop holding its P would leave none to the
+	// API: then loops always wait the usual way.
+	raw := runtime.GOMAXPROCS(0) > n
 	for _, lp := range ls.lps {
+		lp.rawWait = raw
 		go lp.run()
 	}
 }
@@ -129,6 +133,8 @@ type loop struct {
 	nextSweep int64
 	tick      int64
 	stopping  bool
+	hot       bool // the last wait returned events: wait holding the P (see wait)
+	rawWait   bool // a P is left for the rest of the program: a busy loop may hold its own
 
 	// Keepalive pings go round a wheel of PingInterval: each session sits in one slot, at a
 	// random phase, and a slot's sessions are pinged when the wheel passes it. Sessions that
@@ -213,7 +219,7 @@ func (lp *loop) run() {
 	lp.nextWheel = lp.now + lp.wheelTick
 	for !lp.stopping || len(lp.sessions) > 0 {
 		wait := int((min(lp.nextSweep, lp.nextWheel) - lp.now + 999_999) / 1_000_000) // ms, rounded up
-		n, err := unix.EpollWait(lp.epfd, events, max(wait, 0))
+		n, err := lp.wait(events, max(wait, 0))
 		lp.now = lp.p.clock.fresh()
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			// Only a bug makes epoll_wait fail (EBADF, EFAULT, EINVAL): end every session rather
@@ -261,6 +267,46 @@ func (lp *loop) run() {
 	_ = unix.Close(lp.evfd)
 	_ = unix.Close(lp.epfd)
 	lp.mu.Unlock()
+}
+
+// wait is epoll_wait for at most msec milliseconds. A busy loop (its last wait returned
+// events) waits with a raw system call, which the Go runtime does not see: the loop keeps its P
+// and, when an event comes, runs at once. A blocking system call made the usual way hands the P
+// back to the scheduler (entersyscall), sysmon then takes it away when other goroutines want it,
+// and the woken loop had to get a P again — from the run queue, behind whatever took it — before
+// it could relay anything: a stall every time the API, a timer or the collector was busy on the
+// spare P, paid by every session of the loop. A raw wait blocks with the P, so it is bounded
+// (hotWait): when no event comes in that time the loop is idle, and it waits the usual way until
+// the next event, leaving its P to the rest of the program (handshakes, the API, the fleet). A
+// stop-the-world (the collector) still reaches a loop blocked in a raw wait: the runtime signals
+// the thread (SIGURG), epoll_wait returns EINTR, and the loop yields at its next function call;
+// with asynchronous preemption turned off it yields within hotWait.
+func (lp *loop) wait(events []unix.EpollEvent, msec int) (int, error) {
+	if lp.hot && lp.rawWait {
+		t := min(msec, hotWaitMs)
+		n, err := rawEpollWait(lp.epfd, events, t)
+		if n != 0 || err != nil || t == msec {
+			return n, err
+		}
+		lp.hot = false
+		msec -= t
+	}
+	n, err := unix.EpollWait(lp.epfd, events, msec)
+	lp.hot = n > 0
+	return n, err
+}
+
+// hotWaitMs is how long a busy loop waits for an event holding its P (see loop.wait).
+const hotWaitMs = 1
+
+// rawEpollWait is epoll_pwait(2) (no signal mask: epoll_wait itself is absent on some
+// architectures) without the runtime's syscall bookkeeping.
+func rawEpollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
 }
 
 // runTasks runs the posted tasks.
