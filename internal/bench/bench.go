@@ -22,14 +22,16 @@ type Report struct {
 	Config   Config                 `json:"config"`
 	Machine  Machine                `json:"machine"`
 	Notes    []string               `json:"notes,omitempty"`
-	Runs     []PathRun              `json:"runs"`
-	Paths    map[string]PathSummary `json:"paths"`
+	Runs     []PathRun              `json:"runs"`  // the default phases (without --profiles, or with default in it)
+	Paths    map[string]PathSummary `json:"paths"` // medians of Runs
 	API      *APISummary            `json:"api,omitempty"`
+	Profiles []ProfileReport        `json:"profiles,omitempty"` // --profiles: every round of each game profile
 	Soak     *SoakResult            `json:"soak,omitempty"`
 	Targets  []Target               `json:"targets"`
 }
 
-// Run runs the bench: rounds of the three paths interleaved, then the soak if asked. It
+// Run runs the bench: rounds of the three paths interleaved (in each round the default phases,
+// then each game profile of --profiles), then the soak if asked. It
 // returns the report (also when a round failed part way: what was measured is kept) and writes
 // nothing; see WriteReport.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
@@ -52,7 +54,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	rep.Machine = describeMachine()
 	rep.Machine.FileLimit = lim
 	rep.Machine.Revision = revision()
-	need := uint64(2*max(cfg.Connections, cfg.SoakConnections*boolInt(cfg.Soak > 0)) + 200)
+	// Two sockets per proxied player in Usher or nginx, and a few per game server (its
+	// connections to the bridge, in Usher).
+	servers := echoServers(cfg.Connections)
+	runDefault, profiles := cfg.profileNames()
+	for _, p := range profiles {
+		servers = max(servers, p.servers(cfg.Connections))
+	}
+	need := uint64(2*max(cfg.Connections, cfg.SoakConnections*boolInt(cfg.Soak > 0)) + 4*servers + 200)
 	if lim < need {
 		return nil, fmt.Errorf("open file limit %d is below the %d this run needs (two per proxied player); lower --connections", lim, need)
 	}
@@ -81,22 +90,46 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	// nginx's workers may run as another user: let them into the directory.
 	_ = os.Chmod(dir, 0o755)
 
+	profRuns := make([][]PathRun, len(profiles))
 	var runErr error
+rounds:
 	for r := range cfg.Rounds {
 		if ctx.Err() != nil {
 			break
 		}
-		rep.Machine.LoadDuring = append(rep.Machine.LoadDuring, loadAverage()[0])
-		runs, err := runRound(ctx, cfg, paths, r, filepath.Join(dir, fmt.Sprintf("round-%d", r)), nginxBin, log)
-		rep.Runs = append(rep.Runs, runs...)
-		if err != nil {
-			runErr = fmt.Errorf("round %d: %w", r+1, err)
-			log.Error("round failed", "round", r+1, "err", err)
-			break
+		roundDir := filepath.Join(dir, fmt.Sprintf("round-%d", r))
+		if runDefault {
+			rep.Machine.LoadDuring = append(rep.Machine.LoadDuring, loadAverage()[0])
+			runs, err := runRound(ctx, cfg, paths, r, roundDir, nginxBin, nil, log)
+			rep.Runs = append(rep.Runs, runs...)
+			if err != nil {
+				runErr = fmt.Errorf("round %d: %w", r+1, err)
+				log.Error("round failed", "round", r+1, "err", err)
+				break
+			}
+		}
+		for i := range profiles {
+			if ctx.Err() != nil {
+				break rounds
+			}
+			p := &profiles[i]
+			rep.Machine.LoadDuring = append(rep.Machine.LoadDuring, loadAverage()[0])
+			runs, err := runRound(ctx, cfg, paths, r, filepath.Join(roundDir, p.Name), nginxBin, p, log)
+			profRuns[i] = append(profRuns[i], runs...)
+			if err != nil {
+				runErr = fmt.Errorf("round %d, profile %s: %w", r+1, p.Name, err)
+				log.Error("round failed", "round", r+1, "profile", p.Name, "err", err)
+				break rounds
+			}
 		}
 	}
 	rep.Paths = summarize(rep.Runs)
 	rep.API = summarizeAPI(rep.Runs)
+	for i, p := range profiles {
+		if len(profRuns[i]) > 0 {
+			rep.Profiles = append(rep.Profiles, summarizeProfile(p, cfg.Connections, paths, profRuns[i]))
+		}
+	}
 	if cfg.Soak > 0 && runErr == nil && ctx.Err() == nil {
 		rep.Machine.LoadDuring = append(rep.Machine.LoadDuring, loadAverage()[0])
 		rep.Soak, err = runSoak(ctx, cfg, filepath.Join(dir, "soak"), log)
@@ -141,19 +174,26 @@ func boolInt(b bool) int {
 }
 
 // runRound starts a fresh Usher (and nginx) and runs every path once, in an order rotated by
-// the round number, so no path always runs first or last.
-func runRound(ctx context.Context, cfg Config, paths []string, round int, dir, nginxBin string, log *slog.Logger) ([]PathRun, error) {
+// the round number, so no path always runs first or last: the default phases when prof is nil,
+// else the game profile's window.
+func runRound(ctx context.Context, cfg Config, paths []string, round int, dir, nginxBin string, prof *Profile, log *slog.Logger) ([]PathRun, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	rooms := (cfg.Connections + seatsPerRoom - 1) / seatsPerRoom
-	log.Info("round starting", "round", round+1, "rooms", rooms, "dir", dir)
-	u, err := startUsher(ctx, cfg, dir, rooms, log)
+	players, rooms, roomSize, name := cfg.Connections, echoServers(cfg.Connections), 0, ProfileDefault
+	if prof != nil {
+		players, rooms, name = prof.players(cfg.Connections), prof.servers(cfg.Connections), prof.Name
+		if prof.Mode == ModeBroadcast {
+			roomSize = prof.RoomSize
+		}
+	}
+	log.Info("round starting", "round", round+1, "profile", name, "rooms", rooms, "dir", dir)
+	u, err := startUsher(ctx, cfg, dir, rooms, roomSize, log)
 	if err != nil {
 		return nil, err
 	}
 	defer u.stop()
-	s := &stack{cfg: cfg, u: u, log: log, out: cfg.Out, round: round}
+	s := &stack{cfg: cfg, u: u, log: log, out: cfg.Out, round: round, profile: prof, players: players, roomSize: roomSize}
 	if slices.Contains(paths, PathNginx) {
 		if s.ng, err = startNginx(ctx, nginxBin, dir, cfg.NginxWorkers, u.servers); err != nil {
 			return nil, err
@@ -163,7 +203,7 @@ func runRound(ctx context.Context, cfg Config, paths []string, round int, dir, n
 	order := slices.Concat(paths[round%len(paths):], paths[:round%len(paths)])
 	var runs []PathRun
 	for _, p := range order {
-		log.Info("path starting", "round", round+1, "path", p, "connections", cfg.Connections)
+		log.Info("path starting", "round", round+1, "profile", name, "path", p, "connections", players)
 		pr, err := s.runPath(ctx, p)
 		runs = append(runs, pr)
 		if err != nil {
@@ -186,6 +226,10 @@ func logRun(log *slog.Logger, pr PathRun) {
 	}
 	if pr.Saturated != nil {
 		attrs = append(attrs, "sat_rt_per_s", int(pr.Saturated.RoundTripsPerSecond), "sat_frames_per_cpu_s", int(pr.Saturated.FramesPerCPUSecond))
+	}
+	if g := pr.Game; g != nil {
+		attrs = append(attrs, "profile", pr.Profile, "received_per_s", int(g.RoundTripsPerSecond), "frames_per_cpu_s", int(g.FramesPerCPUSecond),
+			"p50_us", g.Latency.P50, "p99_us", g.Latency.P99, "p999_us", g.Latency.P999, "lost", g.Lost)
 	}
 	attrs = append(attrs, "unexpected", pr.Unexpected)
 	log.Info("path done", attrs...)

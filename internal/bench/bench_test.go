@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,39 +22,49 @@ func TestMain(m *testing.M) {
 
 // TestRunProducesReport runs the whole bench with a handful of players and checks the report
 // is complete and sane. It asserts nothing about speed.
-func TestRunProducesReport(t *testing.T) {
+// runBench runs a tiny bench with cfg (4 connects and API requests at once, reports to a
+// temporary directory) and returns the report as read back from bench-report.json, and
+// bench-report.md.
+func runBench(t *testing.T, cfg Config, limit time.Duration) (got Report, md string) {
+	t.Helper()
 	if !generatorSupported {
 		t.Skip("the bench needs Linux")
 	}
 	if testing.Short() {
 		t.Skip("starts Usher, game servers and nginx: skipped with -short")
 	}
-	out := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Connections, cfg.Rate, cfg.LightRate = 12, 5, 2
-	cfg.Duration, cfg.Warmup, cfg.Settle, cfg.Saturate, cfg.SaturateRate = time.Second, 200*time.Millisecond, 100*time.Millisecond, 500*time.Millisecond, 20
-	cfg.Rounds = 1
-	cfg.Out = out
+	cfg.Out = t.TempDir()
 	cfg.ConnectConcurrency, cfg.HTTPConcurrency = 4, 4
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rep, err := Run(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if err := WriteReport(rep, out); err != nil {
+	if err := WriteReport(rep, cfg.Out); err != nil {
 		t.Fatal(err)
 	}
-
-	b, err := os.ReadFile(filepath.Join(out, ReportJSON))
+	b, err := os.ReadFile(filepath.Join(cfg.Out, ReportJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got Report
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%s: %v", ReportJSON, err)
 	}
+	b, err = os.ReadFile(filepath.Join(cfg.Out, ReportMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, string(b)
+}
+
+func TestRunProducesReport(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Connections, cfg.Rate, cfg.LightRate = 12, 5, 2
+	cfg.Duration, cfg.Warmup, cfg.Settle, cfg.Saturate, cfg.SaturateRate = time.Second, 200*time.Millisecond, 100*time.Millisecond, 500*time.Millisecond, 20
+	cfg.Rounds = 1
+	got, md := runBench(t, cfg, 2*time.Minute)
 	want := []string{PathDirect, PathUsher}
 	bin, _ := findNginx()
 	if bin == "" && os.Getenv("CI") != "" {
@@ -102,13 +114,245 @@ func TestRunProducesReport(t *testing.T) {
 			t.Errorf("targets lack %s", id)
 		}
 	}
-	md, err := os.ReadFile(filepath.Join(out, ReportMarkdown))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, s := range []string{"# Usher bench report", "## Relay", "## API through Usher", "## Targets", "load average"} {
-		if !strings.Contains(string(md), s) {
+		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
+		}
+	}
+}
+
+// TestRunProfiles runs two rounds of a tiny echo profile and a tiny room profile and checks the
+// report: every path of every round with its own figures, in rotated order; every message
+// delivered where it belongs (its sender in echo mode, the rest of its room in broadcast mode,
+// so deliveries = sends × (room size − 1)); and the comparisons with direct and nginx. It
+// asserts nothing about speed.
+func TestRunProfiles(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo30", "room4"} // room4: 16 players, one left out
+	cfg.Duration, cfg.Warmup, cfg.Settle = time.Second, 200*time.Millisecond, 100*time.Millisecond
+	got, md := runBench(t, cfg, 3*time.Minute)
+	paths := []string{PathDirect, PathUsher}
+	if bin, _ := findNginx(); bin != "" {
+		paths = append(paths, PathNginx)
+	} else if os.Getenv("CI") != "" {
+		t.Error("nginx is not installed: CI must install nginx-light (.ci/run does)")
+	}
+	if len(got.Runs) != 0 || len(got.Paths) != 0 || got.API != nil {
+		t.Errorf("the default phases ran (%d runs, %d path summaries, API %v): want only the profiles", len(got.Runs), len(got.Paths), got.API)
+	}
+	if len(got.Profiles) != 2 {
+		t.Fatalf("%d profiles in the report, want 2", len(got.Profiles))
+	}
+	for i, want := range []struct {
+		name      string
+		mode      string
+		players   int
+		servers   int
+		receivers uint64
+		rate      float64
+	}{
+		{"echo30", ModeEcho, 18, 1, 1, 30},
+		{"room4", ModeBroadcast, 16, 4, 3, 20},
+	} {
+		pr := got.Profiles[i]
+		if pr.Name != want.name || pr.Mode != want.mode || pr.Players != want.players || pr.Servers != want.servers || pr.Rate != want.rate {
+			t.Errorf("profile %d: %s %s, %d players on %d servers at %v/s; want %s %s, %d on %d at %v/s", i, pr.Name, pr.Mode, pr.Players,
+				pr.Servers, pr.Rate, want.name, want.mode, want.players, want.servers, want.rate)
+		}
+		if len(pr.Runs) != cfg.Rounds*len(paths) {
+			t.Errorf("%s: %d runs, want %d", pr.Name, len(pr.Runs), cfg.Rounds*len(paths))
+		}
+		for _, r := range pr.Runs {
+			g := r.Game
+			if r.Profile != pr.Name || g == nil || r.Paced != nil || r.Light != nil || r.Saturated != nil {
+				t.Errorf("%s round %d %s: profile %q, game window %v, default windows %v %v %v: want only the game window",
+					pr.Name, r.Round+1, r.Path, r.Profile, g != nil, r.Light != nil, r.Paced != nil, r.Saturated != nil)
+				continue
+			}
+			where := fmt.Sprintf("%s round %d %s", pr.Name, r.Round+1, r.Path)
+			if r.Connect.OK != want.players || r.Unexpected != 0 || r.Misrouted != 0 || len(r.Problems) > 0 {
+				t.Errorf("%s: %d of %d connected, %d unexpected closes, %d misrouted, problems %q", where, r.Connect.OK, want.players,
+					r.Unexpected, r.Misrouted, r.Problems)
+			}
+			// The generator sends at the profile's rate: about players × rate × window.
+			if offered := float64(want.players) * want.rate * g.WindowSeconds; float64(g.Sent) < 0.8*offered || float64(g.Sent) > 1.2*offered {
+				t.Errorf("%s: sent %d in %.2f s, want about %.0f", where, g.Sent, g.WindowSeconds, offered)
+			}
+			if g.Expected != g.Sent*want.receivers {
+				t.Errorf("%s: expected %d deliveries of %d messages, want × %d", where, g.Expected, g.Sent, want.receivers)
+			}
+			if g.Received > g.Expected || float64(g.Received) < 0.98*float64(g.Expected) || g.Lost != g.Expected-g.Received {
+				t.Errorf("%s: received %d of %d (lost %d), want all (2 %% tolerance)", where, g.Received, g.Expected, g.Lost)
+			}
+			if g.Latency.Count != g.Received || g.Latency.P50 <= 0 || g.Latency.P99 < g.Latency.P50 || g.Latency.P999 < g.Latency.P99 {
+				t.Errorf("%s: latency %+v, want one sample per delivery, ordered quantiles", where, g.Latency)
+			}
+			if wantRoom := int(want.receivers+1) * boolInt(want.mode == ModeBroadcast); g.RoomSize != wantRoom || g.Mode != pr.Name {
+				t.Errorf("%s: window mode %q room size %d, want %q %d", where, g.Mode, g.RoomSize, pr.Name, wantRoom)
+			}
+		}
+		if len(pr.Rounds) != cfg.Rounds {
+			t.Fatalf("%s: %d rounds, want %d", pr.Name, len(pr.Rounds), cfg.Rounds)
+		}
+		for k, round := range pr.Rounds {
+			order := slices.Concat(paths[k%len(paths):], paths[:k%len(paths)])
+			var gotOrder []string
+			for _, f := range round.Paths {
+				gotOrder = append(gotOrder, f.Path)
+				if f.Received == 0 || f.P50US <= 0 {
+					t.Errorf("%s round %d %s: %+v, want figures of its own", pr.Name, k+1, f.Path, f)
+				}
+				if (f.Path == PathDirect) != (f.AddedP50US == nil) || (f.Path == PathUsher && slices.Contains(paths, PathNginx)) != (f.VsNginxP99US != nil) {
+					t.Errorf("%s round %d %s: added vs direct %v, vs nginx %v: want added for proxies, Usher − nginx for usher",
+						pr.Name, k+1, f.Path, f.AddedP50US, f.VsNginxP99US)
+				}
+			}
+			if round.Round != k || !slices.Equal(gotOrder, order) {
+				t.Errorf("%s: round %d ran %v, want %v (rotated each round)", pr.Name, round.Round+1, gotOrder, order)
+			}
+		}
+		if len(pr.Medians) != len(paths) {
+			t.Errorf("%s: medians of %d paths, want %d", pr.Name, len(pr.Medians), len(paths))
+		}
+		if slices.Contains(paths, PathNginx) && (pr.UsherVsNginx == nil || pr.UsherVsNginx.Rounds != cfg.Rounds) {
+			t.Errorf("%s: Usher vs nginx %+v, want %d rounds compared", pr.Name, pr.UsherVsNginx, cfg.Rounds)
+		}
+	}
+	for _, s := range []string{"## Game profiles", "### echo30: 18 players × 30 messages/s", "### room4: 16 players in 4 rooms of 4",
+		"| 1 | direct |", "| 2 | usher |", "| median | usher |"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("%s lacks %q", ReportMarkdown, s)
+		}
+	}
+	if t.Failed() {
+		t.Logf("%s:\n%s", ReportMarkdown, md)
+	}
+	if strings.Contains(md, "**Setup.**") {
+		t.Errorf("%s describes the default phases, which did not run", ReportMarkdown)
+	}
+}
+
+func TestParseProfile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want Profile
+		err  string
+	}{
+		{"echo20", Profile{Name: "echo20", Mode: ModeEcho, Rate: 20}, ""},
+		{"echo2.5", Profile{Name: "echo2.5", Mode: ModeEcho, Rate: 2.5}, ""},
+		{"room4", Profile{Name: "room4", Mode: ModeBroadcast, RoomSize: 4, Rate: 20}, ""},
+		{"room8@30", Profile{Name: "room8@30", Mode: ModeBroadcast, RoomSize: 8, Rate: 30}, ""},
+		{"echo", Profile{}, "the rate must be"},
+		{"echo0", Profile{}, "the rate must be"},
+		{"room1", Profile{}, "the room size must be 2 to 64"},
+		{"room65", Profile{}, "the room size must be 2 to 64"},
+		{"room4@", Profile{}, "the rate after @"},
+		{"room4@-1", Profile{}, "the rate after @"},
+		{"rooms4", Profile{}, "the room size"},
+		{"tick20", Profile{}, "unknown kind"},
+		{"default", Profile{}, "unknown kind"}, // not a game profile: Config handles it
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseProfile(tc.name)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestProfilePlayers(t *testing.T) {
+	for _, tc := range []struct {
+		name                     string
+		n, wantPlayers, wantSrvs int
+	}{
+		{"echo20", 1000, 1000, 2},
+		{"echo20", 950, 950, 1},
+		{"room4", 1000, 1000, 250},
+		{"room8", 1000, 1000, 125},
+		{"room8", 50, 48, 6},
+		{"room4", 3, 0, 0},
+	} {
+		p, err := ParseProfile(tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, gotS := p.players(tc.n), p.servers(tc.n); got != tc.wantPlayers || gotS != tc.wantSrvs {
+			t.Errorf("%s with %d: %d players on %d servers, want %d on %d", tc.name, tc.n, got, gotS, tc.wantPlayers, tc.wantSrvs)
+		}
+	}
+}
+
+// TestSummarizeProfile checks the comparisons on figures made up for it: added latency is a
+// path's minus direct's of the same round, Usher − nginx is Usher's minus nginx's, and the
+// rounds meeting the targets are counted.
+func TestSummarizeProfile(t *testing.T) {
+	run := func(round int, path string, p50, p99, fpc float64) PathRun {
+		return PathRun{Path: path, Round: round, Profile: "room4", Connect: Phase{Count: 8, OK: 8}, Game: &LoadResult{
+			Mode: "room4", RoomSize: 4, WindowSeconds: 2, Sent: 100, Expected: 300, Received: 300, HopCPUSeconds: 0.5,
+			FramesPerCPUSecond: fpc, Latency: Latency{Count: 300, P50: p50, P99: p99, P999: p99 * 2},
+		}}
+	}
+	runs := []PathRun{
+		run(0, PathDirect, 100, 1000, 50000), run(0, PathUsher, 300, 3000, 60000), run(0, PathNginx, 250, 3500, 50000),
+		run(1, PathUsher, 400, 2000, 50000), run(1, PathNginx, 500, 1500, 50000), run(1, PathDirect, 200, 500, 40000),
+	}
+	p, _ := ParseProfile("room4")
+	rep := summarizeProfile(p, 8, []string{PathDirect, PathUsher, PathNginx}, runs)
+	if rep.Players != 8 || rep.Servers != 2 || len(rep.Rounds) != 2 || len(rep.Medians) != 3 {
+		t.Fatalf("%d players, %d servers, %d rounds, %d medians; want 8, 2, 2, 3", rep.Players, rep.Servers, len(rep.Rounds), len(rep.Medians))
+	}
+	f := func(v *float64) float64 {
+		if v == nil {
+			return -1e9
+		}
+		return *v
+	}
+	u0, u1 := rep.Rounds[0].Paths[1], rep.Rounds[1].Paths[0]
+	if u0.Path != PathUsher || f(u0.AddedP50US) != 200 || f(u0.AddedP99US) != 2000 || f(u0.VsNginxP50US) != 50 || f(u0.VsNginxP99US) != -500 ||
+		f(u0.FramesVsNginx) != 1.2 || f(u0.FramesVsDirect) != 1.2 {
+		t.Errorf("round 1 usher: %+v", u0)
+	}
+	if u1.Path != PathUsher || f(u1.AddedP50US) != 200 || f(u1.VsNginxP50US) != -100 || f(u1.VsNginxP99US) != 500 || f(u1.FramesVsNginx) != 1 {
+		t.Errorf("round 2 usher: %+v", u1)
+	}
+	if n := rep.Rounds[0].Paths[2]; n.Path != PathNginx || f(n.AddedP50US) != 150 || n.VsNginxP50US != nil || n.FramesVsNginx != nil {
+		t.Errorf("round 1 nginx: %+v", n)
+	}
+	if d := rep.Rounds[0].Paths[0]; d.Path != PathDirect || d.AddedP50US != nil || d.FramesVsDirect != nil || d.HopCores != 0.25 {
+		t.Errorf("round 1 direct: %+v", d)
+	}
+	if got, want := *rep.UsherVsNginx, (UsherVsNginx{Rounds: 2, P50AtMost: 1, P99AtMost: 1, FramesAtLeast: 1}); got != want {
+		t.Errorf("Usher vs nginx %+v, want %+v", got, want)
+	}
+	m := rep.Medians[1]
+	if m.Path != PathUsher || m.P50US != 350 || f(m.AddedP50US) != 200 || f(m.VsNginxP99US) != 0 || f(m.FramesVsNginx) != 1.1 || m.Received != 300 {
+		t.Errorf("usher medians: %+v", m)
+	}
+}
+
+func TestRoutedRight(t *testing.T) {
+	for _, tc := range []struct {
+		room     int
+		from, to uint32
+		want     bool
+	}{
+		{0, 5, 5, true}, // echo
+		{0, 5, 6, false},
+		{4, 5, 5, false}, // the sender never gets its own message back
+		{4, 4, 7, true},
+		{4, 7, 4, true},
+		{4, 3, 4, false}, // rooms 0 and 1
+		{4, 8, 12, false},
+	} {
+		if got := routedRight(tc.room, tc.from, tc.to); got != tc.want {
+			t.Errorf("room %d: %d → %d routed right = %v, want %v", tc.room, tc.from, tc.to, got, tc.want)
 		}
 	}
 }
@@ -127,5 +371,27 @@ func TestConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}
+	}
+
+	ok := DefaultConfig()
+	ok.Connections, ok.Profiles = 1000, []string{"echo20", "echo30", "room4", "room8", "default"}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("issue 14's profiles: %v", err)
+	}
+	bad = DefaultConfig()
+	bad.Connections, bad.Profiles = 6, []string{"echo20", "echo20", "tick", "room8", "echo250"}
+	err = bad.Validate()
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, s := range []string{"a profile is named twice", `profile "tick"`, "room8 needs at least 8 players", "echo250 sends 250 messages/s"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+	bad = DefaultConfig()
+	bad.Connections, bad.Profiles = 1002, []string{"room2"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "would start 501 game servers") {
+		t.Errorf("room2 with 1002 players: err = %v, want too many game servers", err)
 	}
 }

@@ -41,7 +41,10 @@ type Config struct {
 	SaturateRate float64       // per-player cap on the saturated phase (Usher refuses > 200/s)
 	Rounds       int           // interleaved rounds; medians are reported
 	Paths        []string      // which of direct, usher, nginx to drive
-	NginxWorkers string        // nginx worker_processes: "auto" (one per core) or a number
+	// Profiles are the game profiles to run (see ParseProfile), each its own window per path per
+	// round; "default" is the phases above. Empty: the default phases only.
+	Profiles     []string
+	NginxWorkers string // nginx worker_processes: "auto" (one per core) or a number
 
 	GenWorkers         int      // load generator goroutines (each with its own epoll)
 	ConnectConcurrency int      // connections opened at once in a connect storm
@@ -109,6 +112,21 @@ func (c Config) Validate() error {
 		check(p == PathDirect || p == PathUsher || p == PathNginx, "--paths: unknown path %q (direct, usher, nginx)", p)
 	}
 	check(!hasDup(c.Paths), "--paths: a path is named twice")
+	check(!hasDup(c.Profiles), "--profiles: a profile is named twice")
+	for _, name := range c.Profiles {
+		if name == ProfileDefault {
+			continue
+		}
+		p, err := ParseProfile(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--profiles: %w", err))
+			continue
+		}
+		check(unlimited || p.Rate < limit, "--profiles: %s sends %v messages/s per player, not below Usher's --max-message-rate (%v)", name, p.Rate, limit)
+		check(p.RoomSize <= c.Connections, "--profiles: %s needs at least %d players (--connections %d)", name, p.RoomSize, c.Connections)
+		check(p.servers(c.Connections) <= maxGameServers, "--profiles: %s would start %d game servers, at most %d (lower --connections or use bigger rooms)",
+			name, p.servers(c.Connections), maxGameServers)
+	}
 	check(c.NginxWorkers != "", "--nginx-workers must be auto or a number")
 	check(c.GenWorkers >= 1 && c.GenWorkers <= 16, "--gen-workers must be 1 to 16, got %d", c.GenWorkers)
 	check(c.ConnectConcurrency >= 1 && c.ConnectConcurrency <= 1024, "--connect-concurrency must be 1 to 1024")
@@ -124,6 +142,17 @@ func (c Config) Validate() error {
 		check(c.SoakRate >= 0 && (unlimited || c.SoakRate < limit), "--soak-rate must be 0 to below Usher's --max-message-rate")
 	}
 	return errors.Join(errs...)
+}
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func hasDup(s []string) bool {
@@ -145,12 +174,13 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.SaturateRate, "saturate-rate", c.SaturateRate, "saturated phase: most messages per second per player (Usher closes clients above --max-message-rate)")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "interleaved rounds (medians are reported; at least 3 for figures that count)")
 	fs.Func("paths", "comma-separated paths to drive: direct,usher,nginx (default all)", func(s string) error {
-		c.Paths = nil
-		for p := range strings.SplitSeq(s, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				c.Paths = append(c.Paths, p)
-			}
-		}
+		c.Paths = splitList(s)
+		return nil
+	})
+	fs.Func("profiles", "comma-separated game profiles, each a window of --duration per path per round: echo<rate> (e.g. echo20, echo30: "+
+		"each message back to its sender), room<size>[@<rate>] (e.g. room4, room8: rooms of that many players, each message relayed to the "+
+		"others of the room, 20/s unless @rate), default (the light, paced and saturated phases); without the flag: default only", func(s string) error {
+		c.Profiles = splitList(s)
 		return nil
 	})
 	fs.StringVar(&c.NginxWorkers, "nginx-workers", c.NginxWorkers, "nginx worker_processes (auto: one per core, like Usher's GOMAXPROCS)")

@@ -1,8 +1,10 @@
 package bench
 
 // Frames sent carry, in their payload: magic "ubm1", the send time (ns since the generator's
-// base, little-endian), the connection id, then padding. The echo path returns the payload
-// unchanged to the same connection, so the round trip is measured from one clock.
+// base, little-endian), the connection id, then padding. In echo mode the game server returns
+// the payload unchanged to the same connection; in broadcast mode (a room profile) it relays it
+// unchanged to the other players of the room, all driven by the same generator. Either way the
+// latency is measured on one clock: at each receiver, from the send time in the payload.
 const (
 	payloadMagic   = "ubm1"
 	minPayloadSize = 16
@@ -35,7 +37,7 @@ type genStats struct {
 	Unexpected       uint64 // connections that ended outside the close phase
 	CloseCodes       map[int]uint64
 	ProtocolErrors   uint64
-	Misrouted        uint64 // a message came back on another connection
+	Misrouted        uint64 // a message arrived on a connection it was not for (see routedRight)
 	Lagged           uint64 // sends skipped because the generator fell more than 1 s behind
 	Backlogged       uint64 // sends queued behind a full socket buffer
 	CloseTimeouts    uint64 // connections force-closed after the close grace
@@ -60,4 +62,15 @@ func (s *genStats) add(o *genStats) {
 		s.CloseCodes[k] += v
 	}
 	s.hist.merge(&o.hist)
+}
+
+// routedRight reports whether a message sent by connection from may arrive on connection to,
+// with players in rooms of room (connections id/room; < 2: echo mode): in echo mode only its
+// sender gets it back, in broadcast mode only the other players of the sender's room get it.
+func routedRight(room int, from, to uint32) bool {
+	if room < 2 {
+		return from == to
+	}
+	r := uint32(room)
+	return from != to && from/r == to/r
 }

@@ -80,6 +80,7 @@ func (h *schedHeap) pop() schedItem {
 type generator struct {
 	base    time.Time
 	size    int // payload size
+	room    int // players per room in broadcast mode (ids id/room share a room); < 2: echo
 	workers []*worker
 	wg      sync.WaitGroup
 }
@@ -104,11 +105,14 @@ type worker struct {
 	payloadAt int    // offset of the payload in frame
 }
 
-func newGenerator(workers, size int) (*generator, error) {
+// newGenerator starts workers epoll workers sending payloads of size bytes. room is the room
+// size of broadcast mode (a message comes back to the other players of the sender's room:
+// connections id/room, see add), or 0 for echo mode (a message comes back to its sender).
+func newGenerator(workers, size, room int) (*generator, error) {
 	if size < minPayloadSize {
 		size = minPayloadSize
 	}
-	g := &generator{base: time.Now(), size: size}
+	g := &generator{base: time.Now(), size: size, room: room}
 	for range workers {
 		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 		if err != nil {
@@ -145,7 +149,8 @@ func (g *generator) stop() {
 }
 
 // add hands a connected WebSocket (a non-blocking fd the generator now owns) to a worker;
-// initial holds bytes already read past the handshake.
+// initial holds bytes already read past the handshake. id names the connection in the
+// messages it sends; in broadcast mode, connections id/room are the players of one room.
 func (g *generator) add(fd int, id uint32, initial []byte) error {
 	w := g.workers[int(id)%len(g.workers)]
 	w.mu.Lock()
@@ -533,7 +538,7 @@ func (w *worker) onMessage(c *genConn, p []byte, now int64) {
 		return
 	}
 	ts := int64(binary.LittleEndian.Uint64(p[4:12]))
-	if binary.LittleEndian.Uint32(p[12:16]) != c.id {
+	if !routedRight(w.g.room, binary.LittleEndian.Uint32(p[12:16]), c.id) {
 		w.stats.Misrouted++
 	}
 	w.stats.Recv++

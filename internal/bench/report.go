@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,19 +47,19 @@ func Markdown(rep *Report) string {
 	if m.Revision != "" {
 		p("| revision | %s |\n", m.Revision)
 	}
-	rate := "Usher's default (200/s, burst 400)"
-	if c.MaxMessageRate == 0 {
-		rate = "unlimited"
-	} else if c.MaxMessageRate > 0 {
-		rate = fmt.Sprintf("%d/s", c.MaxMessageRate)
+	rate := rateLimit(c)
+	runDefault, _ := c.profileNames()
+	if runDefault {
+		p("\n**Setup.** %d players per path, %d-byte binary messages, echoed by the example game server "+
+			"(USHER_EXAMPLE_ECHO=1, %d rooms). Light: %.0f message/s per player; paced: %.0f messages/s per player; each for %s (after %s warm-up). "+
+			"Saturated: one message in flight per player, at most %.0f/s each, for %s. %d rounds, paths rotated "+
+			"each round; a fresh Usher and nginx every round. nginx `worker_processes %s`. Usher's limits "+
+			"enforced: message rate %s, message size 64 KiB. Generator: %d epoll workers.\n\n",
+			c.Connections, c.Size, echoServers(c.Connections), c.LightRate, c.Rate, c.Duration, c.Warmup,
+			c.SaturateRate, c.Saturate, c.Rounds, c.NginxWorkers, rate, c.GenWorkers)
+	} else {
+		p("\n")
 	}
-	p("\n**Setup.** %d players per path, %d-byte binary messages, echoed by the example game server "+
-		"(USHER_EXAMPLE_ECHO=1, %d rooms). Light: %.0f message/s per player; paced: %.0f messages/s per player; each for %s (after %s warm-up). "+
-		"Saturated: one message in flight per player, at most %.0f/s each, for %s. %d rounds, paths rotated "+
-		"each round; a fresh Usher and nginx every round. nginx `worker_processes %s`. Usher's limits "+
-		"enforced: message rate %s, message size 64 KiB. Generator: %d epoll workers.\n\n",
-		c.Connections, c.Size, (c.Connections+seatsPerRoom-1)/seatsPerRoom, c.LightRate, c.Rate, c.Duration, c.Warmup,
-		c.SaturateRate, c.Saturate, c.Rounds, c.NginxWorkers, rate, c.GenWorkers)
 	for _, n := range rep.Notes {
 		p("> %s\n\n", n)
 	}
@@ -138,6 +139,9 @@ func Markdown(rep *Report) string {
 			"³ RSS growth of the hop from just before the connect storm to all players connected and idle " +
 			"(--settle later), and to the middle of the paced window, divided by the players; a fresh Usher and " +
 			"nginx each round. Not shown for direct: the game servers serve every path of a round.\n\n")
+	}
+	if len(rep.Profiles) > 0 {
+		profilesMarkdown(&b, rep)
 	}
 	if a := rep.API; a != nil {
 		p("## API through Usher (usher path), medians\n\n")
@@ -236,3 +240,89 @@ func floats(v []float64) string {
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// profilesMarkdown renders the game profiles: per profile, every round of every path, then the
+// medians.
+func profilesMarkdown(b *strings.Builder, rep *Report) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	c := rep.Config
+	p("## Game profiles\n\n")
+	p("Each profile: %d-byte binary messages at a fixed rate per player, all the time; one window of %s (after %s warm-up) "+
+		"per path per round, %d rounds, paths rotated each round; a fresh Usher, game servers and nginx per profile and round. "+
+		"Latency is measured at every player that receives a message, from the send time it carries. "+
+		"*Added* is the path's latency minus direct's in the same round; *Usher − nginx* is Usher's added latency minus "+
+		"nginx's (≤ 0: Usher added no more than nginx). Frames per hop CPU-second: a proxy relays one frame up and one "+
+		"down per round trip (echo), one up and K−1 down per message (rooms of K); the direct path's hop is the game "+
+		"servers, one frame per message received. The median rows are medians over the rounds (lost and problems: totals). "+
+		"nginx `worker_processes %s`. Usher's limits enforced: message rate %s, message size 64 KiB. Generator: %d epoll workers.\n\n",
+		c.Size, c.Duration, c.Warmup, c.Rounds, c.NginxWorkers, rateLimit(c), c.GenWorkers)
+	for _, pr := range rep.Profiles {
+		p("### %s: %s\n\n", pr.Name, pr.describe(c.Connections))
+		p("| round | path | p50 / p99 / p99.9 (µs) | added vs direct p50 / p99 / p99.9 (µs) | Usher − nginx p50 / p99 / p99.9 (µs) " +
+			"| frames / hop CPU-s | vs direct / vs nginx | hop cores | received / expected | lost | problems |\n")
+		p("|---:|---|---|---|---|---:|---|---:|---|---:|---|\n")
+		row := func(round string, f ProfileFigures) {
+			var trouble []string
+			if f.Unexpected > 0 {
+				trouble = append(trouble, fmt.Sprintf("%d unexpected closes", f.Unexpected))
+			}
+			if f.Failures > 0 {
+				trouble = append(trouble, fmt.Sprintf("%d failed connects", f.Failures))
+			}
+			if f.Misrouted > 0 {
+				trouble = append(trouble, fmt.Sprintf("%d misrouted", f.Misrouted))
+			}
+			if len(f.Problems) > 0 {
+				trouble = f.Problems // they name the above too
+			}
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %d / %d | %d | %s |\n", round, f.Path,
+				triple(&f.P50US, &f.P99US, &f.P999US), triple(f.AddedP50US, f.AddedP99US, f.AddedP999US),
+				triple(f.VsNginxP50US, f.VsNginxP99US, f.VsNginxP999US), num(f.FramesPerCPUSecond),
+				ratios(f.FramesVsDirect, f.FramesVsNginx), num(f.HopCores), f.Received, f.Expected, f.Lost, strings.Join(trouble, "; "))
+		}
+		for _, r := range pr.Rounds {
+			for _, f := range r.Paths {
+				row(strconv.Itoa(r.Round+1), f)
+			}
+		}
+		for _, f := range pr.Medians {
+			row("median", f)
+		}
+		p("\n")
+		var notes []string
+		if v := pr.UsherVsNginx; v != nil {
+			notes = append(notes, fmt.Sprintf("Usher's added latency ≤ nginx's at p50 in %d of %d rounds, at p99 in %d of %d; "+
+				"frames per CPU-second ≥ %.1f× nginx's in %d of %d.", v.P50AtMost, v.Rounds, v.P99AtMost, v.Rounds, framesTarget, v.FramesAtLeast, v.Rounds))
+		}
+		for _, f := range pr.Medians {
+			if f.Path == PathUsher && f.AllocsPerFrame != nil {
+				notes = append(notes, "Usher's heap allocations per relayed frame (median): "+num(*f.AllocsPerFrame)+".")
+			}
+			if f.Path == PathDirect {
+				notes = append(notes, "Load generator: "+num(f.GeneratorCores)+" cores (direct, median).")
+			}
+		}
+		if len(notes) > 0 {
+			p("%s\n\n", strings.Join(notes, " "))
+		}
+	}
+}
+
+// rateLimit is Usher's message rate limit in words.
+func rateLimit(c Config) string {
+	switch {
+	case c.MaxMessageRate == 0:
+		return "unlimited"
+	case c.MaxMessageRate > 0:
+		return fmt.Sprintf("%d/s", c.MaxMessageRate)
+	}
+	return "Usher's default (200/s, burst 400)"
+}
+
+// triple renders three latencies as "a / b / c", or "—" when there are none.
+func triple(a, b, c *float64) string {
+	if a == nil || b == nil || c == nil {
+		return "—"
+	}
+	return num(*a) + " / " + num(*b) + " / " + num(*c)
+}

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 )
 
@@ -32,19 +31,25 @@ type Phase struct {
 
 // LoadResult is one measured window of traffic over the connected players.
 type LoadResult struct {
-	Mode                 string  `json:"mode"` // light, paced or saturated
-	WindowSeconds        float64 `json:"window_seconds"`
-	OfferedPerSecond     float64 `json:"offered_per_second,omitempty"` // paced: messages sent per second by all players
-	Sent                 uint64  `json:"sent"`
-	Received             uint64  `json:"received"`
-	Lost                 uint64  `json:"lost"`
+	Mode             string  `json:"mode"`                // light, paced or saturated; or a game profile's name
+	RoomSize         int     `json:"room_size,omitempty"` // broadcast: each message goes to the other RoomSize−1 players of a room
+	WindowSeconds    float64 `json:"window_seconds"`
+	OfferedPerSecond float64 `json:"offered_per_second,omitempty"` // paced: messages sent per second by all players
+	Sent             uint64  `json:"sent"`
+	// Expected is the messages players should receive: Sent (echo), or Sent × (RoomSize−1).
+	Expected uint64 `json:"expected"`
+	Received uint64 `json:"received"`
+	Lost     uint64 `json:"lost"` // Expected − Received
+	// RoundTripsPerSecond is messages received per second: round trips in echo mode, deliveries
+	// in broadcast mode.
 	RoundTripsPerSecond  float64 `json:"round_trips_per_second"`
 	HopCPUSeconds        float64 `json:"hop_cpu_seconds"` // the relaying process: Usher, nginx, or (direct) the echo servers
 	GameServerCPUSeconds float64 `json:"game_server_cpu_seconds"`
 	GeneratorCPUSeconds  float64 `json:"generator_cpu_seconds"`
 	// FramesPerCPUSecond is frames relayed per CPU-second of the hop: a proxy relays two frames
 	// per round trip (one each way), an echo server handles one (it reads it and writes it back).
-	// Each is one read and one write of a frame.
+	// Each is one read and one write of a frame. In broadcast mode a proxy relays one frame up and
+	// RoomSize−1 down per message sent; a game server handles one frame per delivery.
 	FramesPerCPUSecond float64  `json:"frames_per_cpu_second"`
 	CPUPerRoundTripUS  float64  `json:"cpu_per_round_trip_us"` // all processes: generator, hop, game servers
 	AllocsPerFrame     *float64 `json:"allocs_per_frame,omitempty"`
@@ -70,6 +75,8 @@ type PathRun struct {
 	Light                *LoadResult       `json:"light,omitempty"` // latency at light load (P3)
 	Paced                *LoadResult       `json:"paced,omitempty"`
 	Saturated            *LoadResult       `json:"saturated,omitempty"`
+	Profile              string            `json:"profile,omitempty"` // the game profile this run is of (ProfileReport.Runs)
+	Game                 *LoadResult       `json:"game,omitempty"`    // a game profile's window
 	Unexpected           uint64            `json:"unexpected_closes"`
 	CloseCodes           map[string]uint64 `json:"close_codes,omitempty"` // "0" is a connection that ended without a close frame
 	ProtocolErrors       uint64            `json:"protocol_errors"`
@@ -92,13 +99,28 @@ type GoroutineCounts struct {
 
 // stack is what one round runs against.
 type stack struct {
-	cfg   Config
-	u     *usherProc
-	ng    *nginxProc
-	log   *slog.Logger
-	out   string // report directory (pprof profiles)
-	round int
+	cfg      Config
+	u        *usherProc
+	ng       *nginxProc
+	log      *slog.Logger
+	out      string // report directory (pprof profiles)
+	round    int
+	profile  *Profile // nil: the default phases
+	players  int      // per path
+	roomSize int      // broadcast: players per room (and game server); 0: echo
 }
+
+// server is the game server of player i: one room of roomSize players each in broadcast mode,
+// spread evenly in echo mode.
+func (s *stack) server(i int) gameServer {
+	if s.roomSize >= 2 {
+		return s.u.servers[i/s.roomSize]
+	}
+	return s.u.servers[i%len(s.u.servers)]
+}
+
+// receivers is how many players get each message: its sender (echo), or the rest of its room.
+func (s *stack) receivers() int { return max(s.roomSize-1, 1) }
 
 func (s *stack) hop(path string) procGroup {
 	switch path {
@@ -110,11 +132,14 @@ func (s *stack) hop(path string) procGroup {
 	return s.u.gameServerPIDs()
 }
 
-// runPath connects cfg.Connections players through path, loads them, and disconnects them.
+// runPath connects s.players players through path, loads them, and disconnects them.
 func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 	cfg := s.cfg
-	n := cfg.Connections
+	n := s.players
 	pr := PathRun{Path: path, Round: s.round, Connections: n}
+	if s.profile != nil {
+		pr.Profile = s.profile.Name
+	}
 	hop := s.hop(path)
 	gs := s.u.gameServerPIDs()
 	problem := func(format string, args ...any) {
@@ -127,7 +152,7 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 	jobs := make([]dialJob, n)
 	prefix := fmt.Sprintf("%s%d-", path[:1], s.round)
 	for i := range jobs {
-		srv := s.u.servers[i%len(s.u.servers)]
+		srv := s.server(i)
 		q := url.Values{"usher_player": {prefix + strconv.Itoa(i)}, "usher_room": {srv.Room}}.Encode()
 		switch path {
 		case PathDirect:
@@ -151,7 +176,7 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 			if players[i].token == "" {
 				return errors.New("no token")
 			}
-			t, _, err := s.u.api.join(ctx, players[i].token, benchGame, s.u.servers[i%len(s.u.servers)].Room)
+			t, _, err := s.u.api.join(ctx, players[i].token, benchGame, s.server(i).Room)
 			players[i].ticket = t
 			return err
 		})
@@ -168,12 +193,11 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 	}
 	pr.RSSBase = hop.rss()
 
-	gen, err := newGenerator(cfg.GenWorkers, cfg.Size)
+	gen, err := newGenerator(cfg.GenWorkers, cfg.Size, s.roomSize)
 	if err != nil {
 		return pr, err
 	}
 	defer gen.stop()
-	var nextID atomic.Uint32
 	pr.Connect = *s.measure(ctx, hop, n, cfg.ConnectConcurrency, func(i int) error {
 		if path == PathUsher && jobs[i].uri == "/connect?ticket=" {
 			return errors.New("no ticket")
@@ -183,7 +207,7 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 		if err != nil {
 			return err
 		}
-		return gen.add(fd, nextID.Add(1)-1, rest)
+		return gen.add(fd, uint32(i), rest) // player i: in broadcast mode, room i/roomSize
 	})
 	connected := pr.Connect.OK
 	if connected < n {
@@ -218,13 +242,22 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 		}
 	}
 
-	if cfg.LightRate > 0 {
-		pr.Light = s.load(ctx, gen, path, hop, gs, modePaced, cfg.LightRate, cfg.Duration, &pr)
-		pr.Light.Mode = "light"
-	}
-	pr.Paced = s.load(ctx, gen, path, hop, gs, modePaced, cfg.Rate, cfg.Duration, &pr)
-	if cfg.Saturate > 0 && ctx.Err() == nil {
-		pr.Saturated = s.load(ctx, gen, path, hop, gs, modeSaturate, cfg.SaturateRate, cfg.Saturate, &pr)
+	switch {
+	case s.profile != nil:
+		pr.Game = s.load(ctx, gen, path, hop, gs, modePaced, s.profile.Rate, cfg.Duration, &pr)
+		pr.Game.Mode = s.profile.Name
+		if pr.Game.Lost > 0 {
+			problem("%d of %d messages lost", pr.Game.Lost, pr.Game.Expected)
+		}
+	default:
+		if cfg.LightRate > 0 {
+			pr.Light = s.load(ctx, gen, path, hop, gs, modePaced, cfg.LightRate, cfg.Duration, &pr)
+			pr.Light.Mode = "light"
+		}
+		pr.Paced = s.load(ctx, gen, path, hop, gs, modePaced, cfg.Rate, cfg.Duration, &pr)
+		if cfg.Saturate > 0 && ctx.Err() == nil {
+			pr.Saturated = s.load(ctx, gen, path, hop, gs, modeSaturate, cfg.SaturateRate, cfg.Saturate, &pr)
+		}
 	}
 	if connected > 0 {
 		pr.LoadBytesPerConn = float64(pr.RSSLoad-pr.RSSBase) / float64(connected)
@@ -236,6 +269,9 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 	gen.closeAll(10 * time.Second)
 	st := gen.collect()
 	pr.Unexpected, pr.ProtocolErrors, pr.Misrouted, pr.CloseTimeouts = st.Unexpected, st.ProtocolErrors, st.Misrouted, st.CloseTimeouts
+	if pr.Misrouted > 0 {
+		problem("%d messages arrived on a connection they were not for", pr.Misrouted)
+	}
 	for code, k := range st.CloseCodes {
 		if pr.CloseCodes == nil {
 			pr.CloseCodes = map[string]uint64{}
@@ -306,10 +342,14 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 	h0, g0, s0 := hop.cpu(), gs.cpu(), self.cpu()
 	t0 := time.Now()
 	profDone := make(chan struct{})
-	if cfg.Pprof && path == PathUsher && mode == modePaced && rate == cfg.Rate && s.round == 0 {
+	if cfg.Pprof && path == PathUsher && s.round == 0 && (s.profile != nil || mode == modePaced && rate == cfg.Rate) {
+		name := "usher-cpu.pprof"
+		if s.profile != nil {
+			name = "usher-cpu-" + s.profile.Name + ".pprof"
+		}
 		go func() {
 			defer close(profDone)
-			s.profile(ctx, window)
+			s.cpuProfile(ctx, window, name)
 		}()
 	} else {
 		close(profDone)
@@ -326,10 +366,11 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 
 	gen.idleAll()
 	// Drain: wait for the window's messages to come back (or 2 s).
+	fanout := uint64(s.receivers())
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		st := gen.collect()
-		if st.RecvWin >= st.SentWin {
+		if st.RecvWin >= st.SentWin*fanout {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -338,25 +379,31 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 	pr.Lagged += st.Lagged
 	pr.Backlogged += st.Backlogged
 
+	expected := st.SentWin * fanout
 	lr := &LoadResult{
 		Mode: map[loadMode]string{modePaced: "paced", modeSaturate: "saturated"}[mode], WindowSeconds: elapsed,
-		Sent: st.SentWin, Received: st.RecvWin, Lost: st.SentWin - min(st.RecvWin, st.SentWin),
+		Sent: st.SentWin, Expected: expected, Received: st.RecvWin, Lost: expected - min(st.RecvWin, expected),
 		HopCPUSeconds: (h1 - h0).Seconds(), GameServerCPUSeconds: (g1 - g0).Seconds(), GeneratorCPUSeconds: (s1 - s0).Seconds(),
 		Latency: st.hist.summary(),
 	}
 	if mode == modePaced {
 		lr.OfferedPerSecond = rate * float64(gen.openConns())
 	}
+	if s.roomSize >= 2 {
+		lr.RoomSize = s.roomSize
+	}
 	if elapsed > 0 {
 		lr.RoundTripsPerSecond = float64(st.RecvWin) / elapsed
 	}
-	framesPerRT := 2.0
+	// Frames the hop handled per message received: a proxy relays one frame up per fanout
+	// frames down (echo: one each way, 2); a game server writes one per delivery, 1.
+	framesPerRecv := float64(fanout+1) / float64(fanout)
 	if path == PathDirect {
-		framesPerRT = 1
+		framesPerRecv = 1
 		lr.GameServerCPUSeconds = lr.HopCPUSeconds // the hop is the game servers
 	}
 	if lr.HopCPUSeconds > 0 {
-		lr.FramesPerCPUSecond = framesPerRT * float64(st.RecvWin) / lr.HopCPUSeconds
+		lr.FramesPerCPUSecond = framesPerRecv * float64(st.RecvWin) / lr.HopCPUSeconds
 	}
 	if st.RecvWin > 0 {
 		total := lr.GameServerCPUSeconds + lr.GeneratorCPUSeconds
@@ -365,7 +412,7 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 		}
 		lr.CPUPerRoundTripUS = total * 1e6 / float64(st.RecvWin)
 		if ok0 && ok1 && ok2 {
-			a := math.Max(m2-m1-scrapeCost, 0) / (2 * float64(st.RecvWin))
+			a := math.Max(m2-m1-scrapeCost, 0) / (framesPerRecv * float64(st.RecvWin))
 			a = math.Round(a*1e4) / 1e4
 			lr.AllocsPerFrame = &a
 		}
@@ -373,8 +420,8 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 	return lr
 }
 
-// profile saves a CPU profile of Usher over d to the report directory.
-func (s *stack) profile(ctx context.Context, d time.Duration) {
+// cpuProfile saves a CPU profile of Usher over d to the report directory, as file name.
+func (s *stack) cpuProfile(ctx context.Context, d time.Duration, name string) {
 	u := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.u.addrs.Control, int(d.Seconds()))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -386,7 +433,7 @@ func (s *stack) profile(ctx context.Context, d time.Duration) {
 		return
 	}
 	defer resp.Body.Close()
-	path := filepath.Join(s.out, "usher-cpu.pprof")
+	path := filepath.Join(s.out, name)
 	f, err := os.Create(path)
 	if err != nil {
 		s.log.Warn("pprof", "err", err)

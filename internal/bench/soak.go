@@ -69,9 +69,9 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 		return nil, err
 	}
 	n := cfg.SoakConnections
-	rooms := (n + seatsPerRoom - 1) / seatsPerRoom
+	rooms := echoServers(n)
 	log.Info("soak starting", "connections", n, "cycles", cfg.SoakCycles, "hold", cfg.Soak, "rooms", rooms)
-	u, err := startUsher(ctx, cfg, dir, rooms, log)
+	u, err := startUsher(ctx, cfg, dir, rooms, 0, log)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 		if ok < n {
 			return nil, nil, fmt.Errorf("joins: %d of %d failed: %v", n-ok, n, errs)
 		}
-		gen, err := newGenerator(cfg.GenWorkers, cfg.Size)
+		gen, err := newGenerator(cfg.GenWorkers, cfg.Size, 0)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/usher-gg/usher/contract"
+	"github.com/usher-gg/usher/internal/exampleserver"
 )
 
 // benchGame is the game id of the bench's catalog.
@@ -57,9 +58,11 @@ func (u *usherProc) gameServerPIDs() procGroup {
 	return g
 }
 
-// startUsher starts Usher with a catalog of one game, `bench` (the example server in echo mode,
-// rooms of up to 1000 seats), and creates rooms rooms on rooms warm servers.
-func startUsher(ctx context.Context, cfg Config, dir string, rooms int, log *slog.Logger) (*usherProc, error) {
+// startUsher starts Usher with a catalog of one game, `bench`, and creates rooms rooms on rooms
+// warm servers. With roomSize 0 the game is the example server in echo mode, rooms of up to
+// 1000 seats; with roomSize K ≥ 2 it is the example server's normal relay (each message to the
+// other players of the room), rooms of K seats plus the one the room's creator reserved.
+func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int, log *slog.Logger) (*usherProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -68,20 +71,26 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms int, log *slo
 	if err := os.MkdirAll(registry, 0o755); err != nil {
 		return nil, err
 	}
+	echo, seats, what := "1", 1000, "The example server in echo mode, for usher-bench."
+	if roomSize >= 2 {
+		// The creator's seat stays reserved (it never connects): one more, so exactly
+		// roomSize players fit and one more would be refused.
+		echo, seats, what = "0", roomSize+1, "The example server relaying to the room, for usher-bench."
+	}
 	catalog := fmt.Sprintf(`games:
   - id: %s
     name: Bench
-    description: The example server in echo mode, for usher-bench.
-    max_players: 1000
+    description: %s
+    max_players: %d
     command: [%q]
     env:
       %s: %q
       %s: %q
-      %s: "1"
+      %s: %q
       %s: "1h"
     buffer: %d
     max_servers: %d
-`, benchGame, self, envRole, roleExample, envRegistry, registry, "USHER_EXAMPLE_ECHO", "USHER_EXAMPLE_EMPTY_TIMEOUT", rooms, rooms)
+`, benchGame, what, seats, self, envRole, roleExample, envRegistry, registry, exampleserver.EnvEcho, echo, exampleserver.EnvEmptyTimeout, rooms, rooms)
 	catPath := filepath.Join(dir, "catalog.yaml")
 	if err := os.WriteFile(catPath, []byte(catalog), 0o644); err != nil {
 		return nil, err
