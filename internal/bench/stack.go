@@ -182,7 +182,9 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int
 	for _, r := range regs {
 		a, err := allocation(ctx, r.Bridge)
 		if err != nil {
-			return nil, fmt.Errorf("allocation of %s: %w", r.Name, err)
+			// A registration outlives its server: the fleet may have stopped a spare one (its
+			// bridge is gone). The count below says whether every room has its server.
+			continue
 		}
 		if a.State == contract.StateAllocated && codes[a.Room] {
 			u.servers = append(u.servers, gameServer{registration: r, Room: a.Room})
