@@ -29,6 +29,7 @@ import (
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/origin"
 	"github.com/usher-gg/usher/internal/proxy"
+	"github.com/usher-gg/usher/internal/redis"
 	"github.com/usher-gg/usher/internal/ticket"
 	"github.com/usher-gg/usher/internal/version"
 )
@@ -52,7 +53,9 @@ type App struct {
 	Agones   *agonesfleet.Fleet // the Agones fleet, in serve mode
 	ready    func() bool        // the backend is ready to serve (nil: always)
 	retry    match.Retry        // the allocation retry policy
-	Tickets  *ticket.MemoryStore
+	Tickets  ticket.Store
+	memTix   *ticket.MemoryStore // Tickets when in memory (its sweeper runs with the app)
+	Redis    *redis.Client       // the shared store, when --redis-url is set
 	Proxy    *proxy.Proxy
 	Tokens   *auth.Tokens
 
@@ -74,7 +77,7 @@ func WithClock(clk clock.WithTicker) Option { return func(o *options) { o.clock 
 
 // New builds every part from cfg and opens both listeners (so ":0" addresses are known
 // before Run). Close the App with Run's context, or Close if Run is never called.
-func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,6 +87,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	clk := o.clock
 	a := &App{cfg: cfg, log: log, Registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.closeRedis()
+		}
+	}()
 	// One allocation retry policy for the match service and the fleet.
 	a.retry = match.NewRetry(cfg.AllocationWait, clk)
 	a.Metrics = metrics.New(a.Registry)
@@ -96,9 +104,24 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
-	a.Tickets, err = ticket.NewMemoryStore(ticket.MemoryConfig{TTL: cfg.TicketTTL}, clk)
-	if err != nil {
-		return nil, fmt.Errorf("tickets: %w", err)
+	// A hold outlives the seats and tickets it is about: keep it as long as a token lives.
+	var shared match.Shared
+	var limits httpapi.Limiter
+	if cfg.RedisURL != "" {
+		if a.Redis, err = redis.Open(redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword}); err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		if a.Tickets, err = a.Redis.Tickets(redis.TicketConfig{TTL: cfg.TicketTTL}, clk); err != nil {
+			return nil, fmt.Errorf("tickets: %w", err)
+		}
+		shared = match.Shared{Holds: a.Redis.Holds(cfg.TokenTTL), Codes: a.Redis.Codes(match.CodeClaimTTL)}
+		limits = a.Redis.Limiter()
+	} else {
+		if a.memTix, err = ticket.NewMemoryStore(ticket.MemoryConfig{TTL: cfg.TicketTTL}, clk); err != nil {
+			return nil, fmt.Errorf("tickets: %w", err)
+		}
+		a.Tickets = a.memTix
+		shared = match.Shared{Holds: match.NewMemoryHolds(cfg.TokenTTL, clk), Codes: match.NewMemoryCodes(match.CodeClaimTTL, clk)}
 	}
 	origins, err := origin.New(cfg.AllowedOrigins, cfg.AllowNoOrigin)
 	if err != nil {
@@ -124,14 +147,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.Proxy = proxy.New(pcfg, a.Metrics, log.With("component", "proxy"))
 
-	// A hold outlives the seats and tickets it is about: keep it as long as a token lives.
-	holds := match.NewMemoryHolds(cfg.TokenTTL, clk)
-	svc := match.NewService(games, a.Fleet, a.Tickets, holds, a.retry, a.Metrics, log.With("component", "match"))
+	svc := match.NewService(games, a.Fleet, a.Tickets, shared, a.retry, a.Metrics, log.With("component", "match"))
 	// A player holds one room: their session in a room they leave for another ends (4003).
 	svc.OnMove(func(player string, from match.Hold) { a.Proxy.Kick(player, from.Room) })
 	a.API = httpapi.New(httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
-		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,
+		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.readiness, Limiter: limits,
 	})
 
 	mux := http.NewServeMux()
@@ -200,6 +221,22 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 	return nil, fmt.Errorf("unknown mode %q", a.cfg.Mode)
 }
 
+// readiness says why Usher cannot serve joins now ("" when it can), for /readyz: the fleet
+// backend is not ready, or Redis does not answer.
+func (a *App) readiness(ctx context.Context) string {
+	if a.ready != nil && !a.ready() {
+		return "the game server watch has not synced yet"
+	}
+	if a.Redis != nil {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := a.Redis.Ping(ctx); err != nil {
+			return "Redis does not answer"
+		}
+	}
+	return ""
+}
+
 // PublicAddr is the public API's address (useful with port 0).
 func (a *App) PublicAddr() string { return a.publicLn.Addr().String() }
 
@@ -210,6 +247,13 @@ func (a *App) AdminAddr() string { return a.adminLn.Addr().String() }
 func (a *App) Close() {
 	a.publicLn.Close()
 	a.adminLn.Close()
+	a.closeRedis()
+}
+
+func (a *App) closeRedis() {
+	if a.Redis != nil {
+		_ = a.Redis.Close()
+	}
 }
 
 // Run serves until ctx is done, then shuts down gracefully: /readyz fails, the drain delay
@@ -219,7 +263,9 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopBg()
 	g, gctx := errgroup.WithContext(bg)
 	g.Go(func() error { return a.Fleet.Run(gctx) })
-	g.Go(func() error { return a.Tickets.Run(gctx) })
+	if a.memTix != nil {
+		g.Go(func() error { return a.memTix.Run(gctx) })
+	}
 	g.Go(func() error {
 		if err := a.API.App().Listener(a.publicLn); err != nil && !errors.Is(err, net.ErrClosed) {
 			return fmt.Errorf("public listener: %w", err)
@@ -240,7 +286,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.shutdown()
 	stopBg()
-	return g.Wait()
+	err := g.Wait()
+	a.closeRedis()
+	return err
 }
 
 func (a *App) shutdown() {

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/usher-gg/usher/internal/clientip"
+	"github.com/usher-gg/usher/internal/redis"
 )
 
 // Mode is how Usher runs its game servers.
@@ -63,6 +64,13 @@ type Config struct {
 	ClientIPHeader string // the one header believed from TrustedProxies: X-Forwarded-For or a single-IP header
 	AllowedOrigins []string
 	AllowNoOrigin  bool
+
+	// RedisURL (redis:// or rediss://) makes tickets, rate limits, player holds and room-code
+	// claims shared through Redis, so replicas are interchangeable; empty keeps them in memory.
+	RedisURL      string
+	RedisPassword string // from USHER_REDIS_PASSWORD (never a flag); replaces the URL's
+	// ReconnectGrace is how long a player whose connection ended abnormally keeps their seat.
+	ReconnectGrace time.Duration
 
 	AllocationWait  time.Duration // how long a join waits for a game server to become ready
 	DrainDelay      time.Duration // after SIGTERM: /readyz fails for this long before the listener closes
@@ -150,6 +158,7 @@ func Default(mode Mode) Config {
 		ClientIPHeader:  clientip.XForwardedFor,
 		AllowedOrigins:  []string{"http://localhost:*", "http://127.0.0.1:*"},
 		AllowNoOrigin:   true,
+		ReconnectGrace:  30 * time.Second,
 		AllocationWait:  3 * time.Second,
 		DrainDelay:      0,
 		ShutdownTimeout: 10 * time.Second,
@@ -197,6 +206,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Func("allowed-origins", fmt.Sprintf("comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port) (default %q)",
 		strings.Join(c.AllowedOrigins, ",")), listSetter(&c.AllowedOrigins))
 	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis (or Valkey) shared by every replica: redis://host:port[/db] or rediss:// for TLS; password in the URL or USHER_REDIS_PASSWORD (empty: state in memory, one replica)")
+	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a player whose connection ended abnormally (network loss, Usher restarting) keeps their seat to rejoin (0 to 10m)")
 	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the drain delay, how long sessions and game servers get to finish")
@@ -235,6 +246,7 @@ func Parse(mode Mode, args []string, self string, output io.Writer) (Config, err
 	// Keys are secrets: they come from a file or the environment, never from a flag that
 	// would show in the process list.
 	c.JWTKeyPEM = os.Getenv("USHER_JWT_KEY")
+	c.RedisPassword = os.Getenv("USHER_REDIS_PASSWORD")
 	if err := c.LoadGames(self); err != nil {
 		return c, err
 	}
@@ -382,6 +394,12 @@ func (c Config) Validate() error {
 	if err := clientip.CheckHeader(c.ClientIPHeader); err != nil {
 		errs = append(errs, fmt.Errorf("--client-ip-header: %w", err))
 	}
+	if c.RedisURL != "" {
+		if err := redis.CheckURL(c.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
+		}
+	}
+	check(c.ReconnectGrace >= 0 && c.ReconnectGrace <= 10*time.Minute, "--reconnect-grace must be 0 to 10m, got %s", c.ReconnectGrace)
 	check(c.AllocationWait >= 0 && c.AllocationWait <= time.Minute, "--allocation-wait must be 0 to 1m")
 	check(c.DrainDelay >= 0 && c.ShutdownTimeout >= 0, "--drain-delay and --shutdown-timeout must be >= 0")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)
