@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // Client-side rate limits NewClient applies when the rest.Config sets none (client-go's
@@ -106,7 +106,7 @@ func (c *Client) Allocate(ctx context.Context, namespace string, gsa *GameServer
 // Informer index names of NewGameServerInformer.
 const (
 	// IndexByRoom indexes GameServers by the value of their room label
-	// (bridgeapi.LabelRoom). The label stays on a GameServer after its room ends (Agones
+	// (contract.LabelRoom). The label stays on a GameServer after its room ends (Agones
 	// never removes labels), so check the state of what the index returns.
 	IndexByRoom = "room"
 	// IndexByFleet indexes GameServers by "namespace/fleet" (label agones.dev/fleet).
@@ -119,7 +119,7 @@ func RoomIndexFunc(obj any) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	if room := gs.Labels[bridgeapi.LabelRoom]; room != "" {
+	if room := gs.Labels[contract.LabelRoom]; room != "" {
 		return []string{room}, nil
 	}
 	return nil, nil

@@ -19,7 +19,7 @@ import (
 
 	"github.com/usher-gg/usher/agones"
 	"github.com/usher-gg/usher/agones/agonestest"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // allocatedResponse is the response of AGONES.md §1.4 (trimmed spec).
@@ -48,10 +48,10 @@ func roomAllocation() *agones.GameServerAllocation {
 		Selectors: []agones.GameServerSelector{{
 			LabelSelector:   metav1.LabelSelector{MatchLabels: map[string]string{agones.LabelFleet: "ws-game"}},
 			GameServerState: &ready,
-			Lists:           map[string]agones.ListSelector{bridgeapi.PlayersList: {MinAvailable: 1}},
+			Lists:           map[string]agones.ListSelector{contract.PlayersList: {MinAvailable: 1}},
 		}},
-		MetaPatch: agones.MetaPatch{Labels: map[string]string{bridgeapi.LabelRoom: "ABCD12"}},
-		Lists:     map[string]agones.ListAction{bridgeapi.PlayersList: {AddValues: []string{"player-1"}}},
+		MetaPatch: agones.MetaPatch{Labels: map[string]string{contract.LabelRoom: "ABCD12"}},
+		Lists:     map[string]agones.ListAction{contract.PlayersList: {AddValues: []string{"player-1"}}},
 	}}
 }
 
@@ -197,7 +197,7 @@ func TestAllocateFake(t *testing.T) {
 			gsa.Spec.Selectors[0].GameServerState = &reserved
 		}, "", true},
 		{"room code with a space is invalid", func(gsa *agones.GameServerAllocation) {
-			gsa.Spec.MetaPatch.Labels[bridgeapi.LabelRoom] = "AB CD"
+			gsa.Spec.MetaPatch.Labels[contract.LabelRoom] = "AB CD"
 		}, "", true},
 	}
 	for _, tt := range tests {
@@ -264,7 +264,7 @@ func TestGameServerInformer(t *testing.T) {
 	})
 	objs, _ := inf.GetIndexer().ByIndex(agones.IndexByRoom, "ABCD12")
 	gs := objs[0].(*agones.GameServer)
-	if gs.Status.State != agones.GameServerStateAllocated || !slices.Equal(gs.Status.Lists[bridgeapi.PlayersList].Values, []string{"player-1"}) {
+	if gs.Status.State != agones.GameServerStateAllocated || !slices.Equal(gs.Status.Lists[contract.PlayersList].Values, []string{"player-1"}) {
 		t.Errorf("room server = %s %v, want Allocated with [player-1]", gs.Status.State, gs.Status.Lists)
 	}
 	if byFleet, _ := inf.GetIndexer().ByIndex(agones.IndexByFleet, agones.FleetKey("default", "ws-game")); len(byFleet) != 2 {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/usher-gg/usher/agones"
 	"github.com/usher-gg/usher/agones/agonestest"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // exampleFleet is the Fleet of AGONES.md §3.1, built from our types.
@@ -38,7 +38,7 @@ func exampleFleet() *agones.Fleet {
 						Name: "ws", PortPolicy: agones.PortPolicyDynamic, ContainerPort: 7777, Protocol: agones.ProtocolTCP,
 					}},
 					Health: agones.Health{InitialDelaySeconds: 5, PeriodSeconds: 5, FailureThreshold: 3},
-					Lists:  map[string]agones.ListStatus{bridgeapi.PlayersList: {Capacity: 8}},
+					Lists:  map[string]agones.ListStatus{contract.PlayersList: {Capacity: 8}},
 					Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{
 						Name:  "game",
 						Image: "registry.example.com/ws-game:1.0.0",
@@ -138,7 +138,7 @@ func podGameServer() *agones.GameServer {
 	t := true
 	gs := &agones.GameServer{
 		ObjectMeta: metav1.ObjectMeta{Name: "treasure-x7k2p-9bq4d", Namespace: "games",
-			Labels: map[string]string{agones.LabelFleet: "treasure", bridgeapi.LabelGame: "treasure"}},
+			Labels: map[string]string{agones.LabelFleet: "treasure", contract.LabelGame: "treasure"}},
 		Spec: agones.GameServerSpec{
 			Container: "game",
 			Ports: []agones.GameServerPort{
@@ -148,7 +148,7 @@ func podGameServer() *agones.GameServer {
 			Health:    agones.Health{Disabled: false, PeriodSeconds: 5, FailureThreshold: 3, InitialDelaySeconds: 10},
 			SdkServer: agones.SdkServer{LogLevel: "Info", GRPCPort: 9357, HTTPPort: 9358},
 			Counters:  map[string]agones.CounterStatus{"sessions": {Count: 0, Capacity: 4}},
-			Lists:     map[string]agones.ListStatus{bridgeapi.PlayersList: {Capacity: 8, Values: []string{}}},
+			Lists:     map[string]agones.ListStatus{contract.PlayersList: {Capacity: 8, Values: []string{}}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "treasure"}},
 				Spec: corev1.PodSpec{
@@ -172,7 +172,7 @@ func podGameServer() *agones.GameServer {
 func servedGameServer() *agones.GameServer {
 	gs := agonestest.GameServer("default", "ws-game", "ws-game-x7k2p-9bq4d", "ws", 8)
 	gs.Status.State = agones.GameServerStateAllocated
-	gs.Status.Lists = map[string]agones.ListStatus{bridgeapi.PlayersList: {Capacity: 8, Values: []string{"player-1"}}}
+	gs.Status.Lists = map[string]agones.ListStatus{contract.PlayersList: {Capacity: 8, Values: []string{"player-1"}}}
 	gs.Status.Counters = map[string]agones.CounterStatus{"sessions": {Count: 1, Capacity: 4}}
 	agones.SetGroupVersionKind(gs)
 	return gs
@@ -198,7 +198,7 @@ func TestSchemaValid(t *testing.T) {
 		{"fleet of portPolicy None servers", func() *agones.Fleet {
 			f := exampleFleet()
 			f.Spec.Template.Spec = podGameServer().Spec
-			f.Spec.Priorities = []agones.Priority{{Type: agones.PriorityList, Key: bridgeapi.PlayersList, Order: agones.Descending}}
+			f.Spec.Priorities = []agones.Priority{{Type: agones.PriorityList, Key: contract.PlayersList, Order: agones.Descending}}
 			return f
 		}()},
 	}

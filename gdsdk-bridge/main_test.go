@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/usher-gg/usher/agones/sdk/sdktest"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/testlog"
 )
 
@@ -68,21 +68,21 @@ func TestBinarySIGTERM(t *testing.T) {
 	}
 	var addr string
 	poll("the bridge to serve", func() bool { addr = servingAddr(logs.String()); return addr != "" })
-	game, err := bridgeapi.NewClient("http://"+addr, nil)
+	game, err := contract.NewClient("http://"+addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := game.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fake.Allocate(sdktest.Allocation{Labels: map[string]string{bridgeapi.LabelRoom: "K7QX"}})
+	fake.Allocate(sdktest.Allocation{Labels: map[string]string{contract.LabelRoom: "K7QX"}})
 	poll("the bridge to see the room", func() bool { a, err := game.Allocation(ctx); return err == nil && a.Room == "K7QX" })
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	poll("the signal to be handled", func() bool { return strings.Contains(logs.String(), "signal received") })
-	if a, err := game.Allocation(ctx); err != nil || a.State != bridgeapi.StateAllocated {
+	if a, err := game.Allocation(ctx); err != nil || a.State != contract.StateAllocated {
 		t.Fatalf("after SIGTERM: allocation %+v, %v; want it still served", a, err)
 	}
 	select {

@@ -8,12 +8,13 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 module=github.com/usher-gg/usher
-# The only non-standard packages the sidecar may build from: its main, its own two packages,
-# and agones/sdk, Usher's standard-library-only client of the Agones SDK gateway.
+# The only non-standard packages the sidecar may build from: its main, its bridge package,
+# contract (the game-server contract, standard library only) and agones/sdk, Usher's
+# standard-library-only client of the Agones SDK gateway.
 allowed=(
 	"$module/gdsdk-bridge"
 	"$module/gdsdk-bridge/bridge"
-	"$module/gdsdk-bridge/bridgeapi"
+	"$module/contract"
 	"$module/agones/sdk"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	agsdk "github.com/usher-gg/usher/agones/sdk"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // drainTimeout bounds how long in-flight bridge requests may take once the bridge stops.
@@ -43,10 +43,10 @@ func NewApp(cfg Config, clk Clock, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           bridgeapi.NewHandler(backend),
+		Handler:           contract.NewHandler(backend),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: GET /allocation long-polls for up to bridgeapi.MaxWait.
+		// No WriteTimeout: GET /allocation long-polls for up to contract.MaxWait.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return &App{cfg: cfg, log: log, clk: clk, backend: backend, ln: ln, srv: srv}, nil

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	agsdk "github.com/usher-gg/usher/agones/sdk"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // sdk is what the bridge needs of the Agones SDK gateway.
@@ -63,11 +63,11 @@ type Backend struct {
 	seenAt         map[string]time.Time
 	removing       map[string]time.Time // values this bridge asked the SDK to remove, and when
 	adopted        map[string]bool      // values present when the bridge (re)started mid-room
-	alloc          bridgeapi.Allocation
+	alloc          contract.Allocation
 	changed        chan struct{} // closed at the next change of alloc
 }
 
-var _ bridgeapi.Backend = (*Backend)(nil)
+var _ contract.Backend = (*Backend)(nil)
 
 // NewBackend returns a backend over s. Call Run to start its loops.
 func NewBackend(cfg Config, s sdk, clk Clock, log *slog.Logger) *Backend {
@@ -110,10 +110,10 @@ func (b *Backend) Terminal() <-chan struct{} { return b.terminal }
 // the bridge keeps retrying too.
 func (b *Backend) Ready(ctx context.Context) error {
 	b.mu.Lock()
-	if b.shutdownWanted || b.alloc.State == bridgeapi.StateShutdown {
+	if b.shutdownWanted || b.alloc.State == contract.StateShutdown {
 		st := b.alloc.State
 		b.mu.Unlock()
-		return fmt.Errorf("ready in state %s: %w", st, bridgeapi.ErrBadState)
+		return fmt.Errorf("ready in state %s: %w", st, contract.ErrBadState)
 	}
 	b.heartbeatAt = b.clk.Now() // as in local mode, /ready counts as a heartbeat
 	if !b.readyWanted {
@@ -129,8 +129,8 @@ func (b *Backend) Ready(ctx context.Context) error {
 func (b *Backend) Heartbeat(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.alloc.State == bridgeapi.StateShutdown {
-		return fmt.Errorf("heartbeat in state %s: %w", b.alloc.State, bridgeapi.ErrBadState)
+	if b.alloc.State == contract.StateShutdown {
+		return fmt.Errorf("heartbeat in state %s: %w", b.alloc.State, contract.ErrBadState)
 	}
 	b.heartbeatAt = b.clk.Now()
 	return nil
@@ -143,7 +143,7 @@ func (b *Backend) Shutdown(ctx context.Context) error {
 	if b.gs != nil && unhealthy(b.gs.Status.State) {
 		st := b.gs.Status.State
 		b.mu.Unlock()
-		return fmt.Errorf("shutdown in state %s: %w", st, bridgeapi.ErrBadState)
+		return fmt.Errorf("shutdown in state %s: %w", st, contract.ErrBadState)
 	}
 	if !b.shutdownWanted {
 		b.shutdownWanted = true
@@ -188,10 +188,10 @@ func (b *Backend) PlayerConnected(ctx context.Context, player string) error {
 	b.mu.Lock()
 	room := b.alloc.Room
 	switch {
-	case b.alloc.State != bridgeapi.StateAllocated:
+	case b.alloc.State != contract.StateAllocated:
 		st := b.alloc.State
 		b.mu.Unlock()
-		return fmt.Errorf("player %s connected in state %s: %w", player, st, bridgeapi.ErrBadState)
+		return fmt.Errorf("player %s connected in state %s: %w", player, st, contract.ErrBadState)
 	case b.connected[player]:
 		b.mu.Unlock()
 		return nil
@@ -208,24 +208,24 @@ func (b *Backend) PlayerConnected(ctx context.Context, player string) error {
 
 	cctx, cancel := context.WithTimeout(ctx, b.cfg.SDKTimeout)
 	defer cancel()
-	_, err = b.sdk.AddListValue(cctx, bridgeapi.PlayersList, player)
+	_, err = b.sdk.AddListValue(cctx, contract.PlayersList, player)
 	switch {
 	case err == nil, agsdk.IsAlreadyExists(err):
 		// Taken now, or the SDK's projected list holds the player already (a reservation
 		// the watch has not shown yet).
 	case agsdk.IsOutOfRange(err):
 		// The SDK checks capacity before duplicates: a full list may hold this very player.
-		l, gerr := b.sdk.GetList(cctx, bridgeapi.PlayersList)
+		l, gerr := b.sdk.GetList(cctx, contract.PlayersList)
 		if gerr != nil {
 			return fmt.Errorf("player %s connected to room %s: list %s is full; reading it: %w",
-				player, room, bridgeapi.PlayersList, gerr)
+				player, room, contract.PlayersList, gerr)
 		}
 		if !l.Contains(player) {
 			b.logger().Info("player refused: room full", "room", room, "player", player, "capacity", int64(l.Capacity))
-			return fmt.Errorf("player %s connected to room %s: %w", player, room, bridgeapi.ErrRoomFull)
+			return fmt.Errorf("player %s connected to room %s: %w", player, room, contract.ErrRoomFull)
 		}
 	default:
-		return fmt.Errorf("player %s connected: add to list %s: %w", player, bridgeapi.PlayersList, err)
+		return fmt.Errorf("player %s connected: add to list %s: %w", player, contract.PlayersList, err)
 	}
 	b.mu.Lock()
 	b.connected[player] = true
@@ -246,17 +246,17 @@ func (b *Backend) waitAllocated(ctx context.Context, player string) error {
 		st, changed := b.alloc.State, b.changed
 		b.mu.Unlock()
 		switch {
-		case st == bridgeapi.StateAllocated:
+		case st == contract.StateAllocated:
 			return nil
-		case st == bridgeapi.StateShutdown || b.cfg.ConnectWait <= 0:
-			return fmt.Errorf("player %s connected in state %s: %w", player, st, bridgeapi.ErrBadState)
+		case st == contract.StateShutdown || b.cfg.ConnectWait <= 0:
+			return fmt.Errorf("player %s connected in state %s: %w", player, st, contract.ErrBadState)
 		case timeout == nil:
 			timeout = b.clk.After(b.cfg.ConnectWait)
 		}
 		select {
 		case <-changed:
 		case <-timeout:
-			return fmt.Errorf("player %s connected in state %s: %w", player, st, bridgeapi.ErrBadState)
+			return fmt.Errorf("player %s connected in state %s: %w", player, st, contract.ErrBadState)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -290,7 +290,7 @@ func (b *Backend) PlayerDisconnected(ctx context.Context, player string) error {
 
 	cctx, cancel := context.WithTimeout(ctx, b.cfg.SDKTimeout)
 	defer cancel()
-	_, err = b.sdk.RemoveListValue(cctx, bridgeapi.PlayersList, player)
+	_, err = b.sdk.RemoveListValue(cctx, contract.PlayersList, player)
 	if err != nil && !agsdk.IsNotFound(err) {
 		b.mu.Lock()
 		delete(b.removing, player)
@@ -307,7 +307,7 @@ func (b *Backend) PlayerDisconnected(ctx context.Context, player string) error {
 }
 
 // Allocation returns the current allocation and a channel closed at its next change.
-func (b *Backend) Allocation(context.Context) (bridgeapi.Allocation, <-chan struct{}, error) {
+func (b *Backend) Allocation(context.Context) (contract.Allocation, <-chan struct{}, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.alloc, b.changed, nil
@@ -318,17 +318,17 @@ func (b *Backend) Allocation(context.Context) (bridgeapi.Allocation, <-chan stru
 // bridgeState maps an Agones state onto the four of the bridge protocol.
 func bridgeState(gs *agsdk.GameServer) string {
 	if gs.ObjectMeta.DeletionTimestamp != 0 {
-		return bridgeapi.StateShutdown // being deleted: it is going away whatever its state
+		return contract.StateShutdown // being deleted: it is going away whatever its state
 	}
 	switch gs.Status.State {
 	case agsdk.StateReady, agsdk.StateReserved:
-		return bridgeapi.StateReady
+		return contract.StateReady
 	case agsdk.StateAllocated:
-		return bridgeapi.StateAllocated
+		return contract.StateAllocated
 	case agsdk.StateShutdown, agsdk.StateUnhealthy, agsdk.StateError:
-		return bridgeapi.StateShutdown
+		return contract.StateShutdown
 	}
-	return bridgeapi.StateStarting // PortAllocation, Creating, Starting, Scheduled, RequestReady
+	return contract.StateStarting // PortAllocation, Creating, Starting, Scheduled, RequestReady
 }
 
 func unhealthy(state string) bool {
@@ -339,24 +339,24 @@ func (b *Backend) inListLocked(player string) bool {
 	if b.gs == nil {
 		return false
 	}
-	return b.gs.Status.Lists[bridgeapi.PlayersList].Contains(player)
+	return b.gs.Status.Lists[contract.PlayersList].Contains(player)
 }
 
 // buildLocked computes the allocation (without its version) from the watched GameServer and
 // what the game reported.
-func (b *Backend) buildLocked() bridgeapi.Allocation {
-	a := bridgeapi.Allocation{State: bridgeapi.StateStarting, Game: b.cfg.Game, Players: []string{}, Connected: []string{}}
+func (b *Backend) buildLocked() contract.Allocation {
+	a := contract.Allocation{State: contract.StateStarting, Game: b.cfg.Game, Players: []string{}, Connected: []string{}}
 	if gs := b.gs; gs != nil {
 		a.State = bridgeState(gs)
 		labels := gs.ObjectMeta.Labels
-		if g := labels[bridgeapi.LabelGame]; g != "" {
+		if g := labels[contract.LabelGame]; g != "" {
 			a.Game = g
 		}
-		if a.State == bridgeapi.StateAllocated || a.State == bridgeapi.StateShutdown {
-			a.Room = labels[bridgeapi.LabelRoom]
-			a.Public = labels[bridgeapi.LabelPublic] == "true"
+		if a.State == contract.StateAllocated || a.State == contract.StateShutdown {
+			a.Room = labels[contract.LabelRoom]
+			a.Public = labels[contract.LabelPublic] == "true"
 		}
-		if l, ok := gs.Status.Lists[bridgeapi.PlayersList]; ok {
+		if l, ok := gs.Status.Lists[contract.PlayersList]; ok {
 			a.MaxPlayers = int(l.Capacity)
 			for _, v := range l.Values {
 				if b.removing[v].IsZero() && !slices.Contains(a.Players, v) {
@@ -366,7 +366,7 @@ func (b *Backend) buildLocked() bridgeapi.Allocation {
 		}
 	}
 	if b.shutdownWanted {
-		a.State = bridgeapi.StateShutdown
+		a.State = contract.StateShutdown
 	}
 	// Players the game reported whose seat the watch does not show yet (a pending add).
 	var pending []string
@@ -411,14 +411,14 @@ func (b *Backend) onGameServer(gs *agsdk.GameServer) {
 		b.log.Store(b.logger().With("gameserver", gs.ObjectMeta.Name))
 	}
 
-	values := gs.Status.Lists[bridgeapi.PlayersList].Values
+	values := gs.Status.Lists[contract.PlayersList].Values
 	for _, v := range values {
 		if _, ok := b.seenAt[v]; !ok {
 			b.seenAt[v] = now
 			// Seats held when the bridge first sees an Allocated server it did not make Ready
 			// itself were taken before it restarted: their players may be connected to the
 			// game, so only a disconnect frees them.
-			if first && bridgeState(gs) == bridgeapi.StateAllocated && !b.connected[v] && !closed(b.readyDone) {
+			if first && bridgeState(gs) == contract.StateAllocated && !b.connected[v] && !closed(b.readyDone) {
 				b.adopted[v] = true
 			}
 		}
@@ -435,7 +435,7 @@ func (b *Backend) onGameServer(gs *agsdk.GameServer) {
 	}
 	if len(b.adopted) > 0 && first {
 		b.logger().Warn("players list already holds seats: leaving them until their players disconnect",
-			"room", gs.ObjectMeta.Labels[bridgeapi.LabelRoom], "players", len(b.adopted))
+			"room", gs.ObjectMeta.Labels[contract.LabelRoom], "players", len(b.adopted))
 	}
 	if p := gs.Spec.Health.PeriodSeconds; !b.warnedPeriod && !gs.Spec.Health.Disabled && p > 0 &&
 		b.cfg.HealthInterval >= time.Duration(p)*time.Second {
@@ -583,7 +583,7 @@ func (b *Backend) seatLoop(ctx context.Context) {
 func (b *Backend) releaseUnusedSeats(ctx context.Context) {
 	now := b.clk.Now()
 	b.mu.Lock()
-	if b.gs == nil || b.alloc.State == bridgeapi.StateShutdown {
+	if b.gs == nil || b.alloc.State == contract.StateShutdown {
 		b.mu.Unlock()
 		return
 	}
@@ -628,7 +628,7 @@ func (b *Backend) releaseSeat(ctx context.Context, player string) {
 	b.mu.Unlock()
 
 	cctx, cancel := context.WithTimeout(ctx, b.cfg.SDKTimeout)
-	_, err = b.sdk.RemoveListValue(cctx, bridgeapi.PlayersList, player)
+	_, err = b.sdk.RemoveListValue(cctx, contract.PlayersList, player)
 	cancel()
 	if err != nil && !agsdk.IsNotFound(err) {
 		b.mu.Lock()

@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/usher-gg/usher/agones/sdk/sdktest"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/gdsdk-bridge/bridge"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
 )
 
 // quietTickers keeps the health and seat loops from ticking in tests about something else.
@@ -23,8 +23,8 @@ func quietTickers(c *bridge.Config) {
 func TestReadyOnlyAfterTheGameSaysSo(t *testing.T) {
 	h := start(t, setup{cfg: quietTickers})
 	// The bridge is up and watching: the game has said nothing, so Agones hears nothing.
-	a := h.waitAlloc("the watched GameServer", func(a bridgeapi.Allocation) bool { return a.MaxPlayers > 0 })
-	if a.State != bridgeapi.StateStarting || a.Game != "treasure" || a.MaxPlayers != 8 {
+	a := h.waitAlloc("the watched GameServer", func(a contract.Allocation) bool { return a.MaxPlayers > 0 })
+	if a.State != contract.StateStarting || a.Game != "treasure" || a.MaxPlayers != 8 {
 		t.Errorf("allocation before ready = %+v, want Starting, game treasure, 8 seats", a)
 	}
 	if n := h.calls("POST", "/ready"); n != 0 {
@@ -41,11 +41,11 @@ func TestReadyOnlyAfterTheGameSaysSo(t *testing.T) {
 	if n := h.calls("POST", "/ready"); n != 1 {
 		t.Errorf("SDK Ready called %d times after the game's ready, want 1", n)
 	}
-	h.waitAlloc("Ready", func(a bridgeapi.Allocation) bool { return a.State == bridgeapi.StateReady })
+	h.waitAlloc("Ready", func(a contract.Allocation) bool { return a.State == contract.StateReady })
 
 	// Idempotent, and an Allocated server is not made Ready again by a late /ready.
-	h.sdk.Allocate(sdktest.Allocation{Labels: map[string]string{bridgeapi.LabelRoom: "K7QX"}})
-	h.waitAlloc("Allocated", func(a bridgeapi.Allocation) bool { return a.State == bridgeapi.StateAllocated })
+	h.sdk.Allocate(sdktest.Allocation{Labels: map[string]string{contract.LabelRoom: "K7QX"}})
+	h.waitAlloc("Allocated", func(a contract.Allocation) bool { return a.State == contract.StateAllocated })
 	if err := h.game.Ready(h.ctx()); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestReadyRetriedUntilTheSDKStarts(t *testing.T) {
 		t.Errorf("SDK Ready accepted %d times, want 1", n)
 	}
 	// The watch reconnected too.
-	h.waitAlloc("Ready", func(a bridgeapi.Allocation) bool { return a.State == bridgeapi.StateReady })
+	h.waitAlloc("Ready", func(a contract.Allocation) bool { return a.State == contract.StateReady })
 }
 
 func TestReadyTimesOutWhileTheSDKIsDown(t *testing.T) {
@@ -91,7 +91,7 @@ func TestReadyTimesOutWhileTheSDKIsDown(t *testing.T) {
 	h.clk.Advance(bridge.DefaultSDKTimeout)
 	select {
 	case err := <-ready:
-		var se *bridgeapi.StatusError
+		var se *contract.StatusError
 		if !errors.As(err, &se) || se.Status != 503 {
 			t.Errorf("game ready with the SDK down = %v, want 503 (retry)", err)
 		}
@@ -149,7 +149,7 @@ func TestHealthPingsDuringStartGraceOnly(t *testing.T) {
 func TestConnectReservedPlayer(t *testing.T) {
 	h := start(t, setup{cfg: quietTickers})
 	a := h.allocate("p1")
-	want := bridgeapi.Allocation{Version: a.Version, State: "Allocated", Game: "treasure", Room: "K7QX", Public: true,
+	want := contract.Allocation{Version: a.Version, State: "Allocated", Game: "treasure", Room: "K7QX", Public: true,
 		MaxPlayers: 8, Players: []string{"p1"}, Connected: []string{}}
 	if diff := cmp.Diff(want, a); diff != "" {
 		t.Errorf("allocation (-want +got):\n%s", diff)
@@ -160,7 +160,7 @@ func TestConnectReservedPlayer(t *testing.T) {
 	if n := h.calls("POST", pathAdd); n != 0 {
 		t.Errorf("AddListValue called %d times for a player holding a seat", n)
 	}
-	a = h.waitAlloc("p1 connected", func(a bridgeapi.Allocation) bool { return len(a.Connected) == 1 })
+	a = h.waitAlloc("p1 connected", func(a contract.Allocation) bool { return len(a.Connected) == 1 })
 	if diff := cmp.Diff([]string{"p1"}, a.Connected); diff != "" {
 		t.Errorf("connected (-want +got):\n%s", diff)
 	}
@@ -175,7 +175,7 @@ func TestConnectReservedPlayer(t *testing.T) {
 
 func TestConnectWalkInAndFull(t *testing.T) {
 	gs := testGameServer()
-	gs.Lists[bridgeapi.PlayersList] = sdktest.List{Capacity: 2, Values: []string{}}
+	gs.Lists[contract.PlayersList] = sdktest.List{Capacity: 2, Values: []string{}}
 	h := start(t, setup{gs: &gs, cfg: quietTickers})
 	h.allocate("p1")
 	if err := h.game.PlayerConnected(h.ctx(), "p2"); err != nil {
@@ -192,8 +192,8 @@ func TestConnectWalkInAndFull(t *testing.T) {
 		t.Errorf("connected right after the walk-in (-want +got):\n%s", diff)
 	}
 	err = h.game.PlayerConnected(h.ctx(), "p3")
-	var se *bridgeapi.StatusError
-	if !errors.Is(err, bridgeapi.ErrRoomFull) || !errors.As(err, &se) || se.Status != 409 || se.Code != "room_full" {
+	var se *contract.StatusError
+	if !errors.Is(err, contract.ErrRoomFull) || !errors.As(err, &se) || se.Status != 409 || se.Code != "room_full" {
 		t.Errorf("walk-in to a full room = %v, want 409 room_full", err)
 	}
 	if diff := cmp.Diff([]string{"p1", "p2"}, h.listValues()); diff != "" {
@@ -206,19 +206,19 @@ func TestConnectWalkInAndFull(t *testing.T) {
 // bridge must find the player in the list rather than refuse it.
 func TestConnectReservedPlayerToFullListBeforeTheWatchShowsIt(t *testing.T) {
 	gs := testGameServer()
-	gs.Lists[bridgeapi.PlayersList] = sdktest.List{Capacity: 1, Values: []string{}}
+	gs.Lists[contract.PlayersList] = sdktest.List{Capacity: 1, Values: []string{}}
 	h := start(t, setup{gs: &gs, cfg: quietTickers})
 	h.allocate()
 	h.sdk.PauseWatches() // the sidecar's informer lags
-	h.sdk.Allocate(sdktest.Allocation{AddValues: map[string][]string{bridgeapi.PlayersList: {"p1"}}})
+	h.sdk.Allocate(sdktest.Allocation{AddValues: map[string][]string{contract.PlayersList: {"p1"}}})
 	if err := h.game.PlayerConnected(h.ctx(), "p1"); err != nil {
 		t.Fatalf("reserved player on a full list: %v", err)
 	}
-	if err := h.game.PlayerConnected(h.ctx(), "p2"); !errors.Is(err, bridgeapi.ErrRoomFull) {
+	if err := h.game.PlayerConnected(h.ctx(), "p2"); !errors.Is(err, contract.ErrRoomFull) {
 		t.Errorf("walk-in to the full list = %v, want room_full", err)
 	}
 	h.sdk.ResumeWatches()
-	a := h.waitAlloc("p1 seen", func(a bridgeapi.Allocation) bool { return len(a.Players) == 1 && len(a.Connected) == 1 })
+	a := h.waitAlloc("p1 seen", func(a contract.Allocation) bool { return len(a.Players) == 1 && len(a.Connected) == 1 })
 	if a.Players[0] != "p1" || a.Connected[0] != "p1" {
 		t.Errorf("allocation %+v, want p1 holding and connected", a)
 	}
@@ -229,8 +229,8 @@ func TestConnectNotAllocated(t *testing.T) {
 		h := start(t, setup{cfg: func(c *bridge.Config) { quietTickers(c); c.ConnectWait = 0 }})
 		h.ready()
 		err := h.game.PlayerConnected(h.ctx(), "p1")
-		var se *bridgeapi.StatusError
-		if !errors.Is(err, bridgeapi.ErrBadState) || !errors.As(err, &se) || se.Status != 409 {
+		var se *contract.StatusError
+		if !errors.Is(err, contract.ErrBadState) || !errors.As(err, &se) || se.Status != 409 {
 			t.Errorf("connect on a Ready server = %v, want 409 bad_state", err)
 		}
 		if n := h.calls("POST", pathAdd); n != 0 {
@@ -245,8 +245,8 @@ func TestConnectNotAllocated(t *testing.T) {
 		go func() { got <- h.game.PlayerConnected(h.ctx(), "p1") }()
 		waitFor(t, "the connect to wait", func() bool { return h.clk.pendingAfters() > before })
 		h.sdk.Allocate(sdktest.Allocation{
-			Labels:    map[string]string{bridgeapi.LabelRoom: "K7QX"},
-			AddValues: map[string][]string{bridgeapi.PlayersList: {"p1"}},
+			Labels:    map[string]string{contract.LabelRoom: "K7QX"},
+			AddValues: map[string][]string{contract.PlayersList: {"p1"}},
 		})
 		select {
 		case err := <-got:
@@ -267,7 +267,7 @@ func TestConnectNotAllocated(t *testing.T) {
 		h.clk.Advance(bridge.DefaultConnectWait)
 		select {
 		case err := <-got:
-			if !errors.Is(err, bridgeapi.ErrBadState) {
+			if !errors.Is(err, contract.ErrBadState) {
 				t.Errorf("connect = %v, want bad_state", err)
 			}
 		case <-time.After(wait):
@@ -368,11 +368,11 @@ func TestSeatReleaseDoesNotFightPendingChanges(t *testing.T) {
 	}
 	h.sdk.Flush()
 	waitFor(t, "the list to be empty", func() bool { return len(h.listValues()) == 0 })
-	h.waitAlloc("p1 gone", func(a bridgeapi.Allocation) bool { return len(a.Players) == 0 })
+	h.waitAlloc("p1 gone", func(a contract.Allocation) bool { return len(a.Players) == 0 })
 
 	// p1 joins again (a new ticket): a fresh reservation, with a fresh timeout.
-	h.sdk.Allocate(sdktest.Allocation{AddValues: map[string][]string{bridgeapi.PlayersList: {"p1"}}})
-	h.waitAlloc("p1 back", func(a bridgeapi.Allocation) bool { return cmp.Equal([]string{"p1"}, a.Players) })
+	h.sdk.Allocate(sdktest.Allocation{AddValues: map[string][]string{contract.PlayersList: {"p1"}}})
+	h.waitAlloc("p1 back", func(a contract.Allocation) bool { return cmp.Equal([]string{"p1"}, a.Players) })
 	h.clk.Advance(19 * time.Second)
 	if n := h.calls("POST", pathRemove); n != 1 {
 		t.Errorf("RemoveListValue called %d times before the new timeout, want 1", n)
@@ -388,12 +388,12 @@ func TestSeatReleaseDoesNotFightPendingChanges(t *testing.T) {
 func TestSeatsHeldAtRestartAreLeftAlone(t *testing.T) {
 	gs := testGameServer()
 	gs.State = "Allocated"
-	gs.Labels[bridgeapi.LabelRoom] = "K7QX"
-	gs.Lists[bridgeapi.PlayersList] = sdktest.List{Capacity: 8, Values: []string{"p1"}}
+	gs.Labels[contract.LabelRoom] = "K7QX"
+	gs.Lists[contract.PlayersList] = sdktest.List{Capacity: 8, Values: []string{"p1"}}
 	h := start(t, setup{gs: &gs, cfg: seatCfg})
-	h.waitAlloc("Allocated", func(a bridgeapi.Allocation) bool { return a.State == bridgeapi.StateAllocated })
-	h.sdk.Allocate(sdktest.Allocation{AddValues: map[string][]string{bridgeapi.PlayersList: {"p2"}}})
-	h.waitAlloc("p2 reserved", func(a bridgeapi.Allocation) bool { return len(a.Players) == 2 })
+	h.waitAlloc("Allocated", func(a contract.Allocation) bool { return a.State == contract.StateAllocated })
+	h.sdk.Allocate(sdktest.Allocation{AddValues: map[string][]string{contract.PlayersList: {"p2"}}})
+	h.waitAlloc("p2 reserved", func(a contract.Allocation) bool { return len(a.Players) == 2 })
 	h.clk.Advance(60 * time.Second)
 	if diff := cmp.Diff([]string{"p1"}, h.listValues()); diff != "" {
 		t.Errorf("players list (-want +got): p2 released, p1 kept\n%s", diff)
@@ -413,7 +413,7 @@ func TestAllocationLongPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan bridgeapi.Allocation, 1)
+	got := make(chan contract.Allocation, 1)
 	go func() {
 		next, err := h.game.WaitAllocation(h.ctx(), a.Version, wait)
 		if err != nil {
@@ -422,10 +422,10 @@ func TestAllocationLongPoll(t *testing.T) {
 		got <- next
 	}()
 	h.sdk.Allocate(sdktest.Allocation{
-		Labels:    map[string]string{bridgeapi.LabelRoom: "K7QX", bridgeapi.LabelPublic: "false"},
-		AddValues: map[string][]string{bridgeapi.PlayersList: {"host", "p2"}},
+		Labels:    map[string]string{contract.LabelRoom: "K7QX", contract.LabelPublic: "false"},
+		AddValues: map[string][]string{contract.PlayersList: {"host", "p2"}},
 	})
-	want := bridgeapi.Allocation{Version: a.Version + 1, State: "Allocated", Game: "treasure", Room: "K7QX",
+	want := contract.Allocation{Version: a.Version + 1, State: "Allocated", Game: "treasure", Room: "K7QX",
 		MaxPlayers: 8, Players: []string{"host", "p2"}, Connected: []string{}}
 	select {
 	case next := <-got:
@@ -451,7 +451,7 @@ func TestShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.State != bridgeapi.StateShutdown || a.Room != "K7QX" {
+	if a.State != contract.StateShutdown || a.Room != "K7QX" {
 		t.Errorf("allocation after shutdown = %+v", a)
 	}
 	if err := h.game.Shutdown(h.ctx()); err != nil {
@@ -460,10 +460,10 @@ func TestShutdown(t *testing.T) {
 	if n := h.calls("POST", "/shutdown"); n != 1 {
 		t.Errorf("SDK Shutdown called %d times, want 1", n)
 	}
-	if err := h.game.Heartbeat(h.ctx()); !errors.Is(err, bridgeapi.ErrBadState) {
+	if err := h.game.Heartbeat(h.ctx()); !errors.Is(err, contract.ErrBadState) {
 		t.Errorf("heartbeat after shutdown = %v, want bad_state", err)
 	}
-	if err := h.game.Ready(h.ctx()); !errors.Is(err, bridgeapi.ErrBadState) {
+	if err := h.game.Ready(h.ctx()); !errors.Is(err, contract.ErrBadState) {
 		t.Errorf("ready after shutdown = %v, want bad_state", err)
 	}
 }
@@ -472,8 +472,8 @@ func TestUnhealthyIsShutdownForTheGame(t *testing.T) {
 	h := start(t, setup{cfg: quietTickers})
 	h.allocate("p1")
 	h.sdk.Update(func(gs *sdktest.GameServer) { gs.State = "Unhealthy" })
-	h.waitAlloc("Shutdown", func(a bridgeapi.Allocation) bool { return a.State == bridgeapi.StateShutdown })
-	if err := h.game.Shutdown(h.ctx()); !errors.Is(err, bridgeapi.ErrBadState) {
+	h.waitAlloc("Shutdown", func(a contract.Allocation) bool { return a.State == contract.StateShutdown })
+	if err := h.game.Shutdown(h.ctx()); !errors.Is(err, contract.ErrBadState) {
 		t.Errorf("shutdown when Unhealthy = %v, want bad_state (as in local mode)", err)
 	}
 }
@@ -482,13 +482,13 @@ func TestWatchReconnects(t *testing.T) {
 	h := start(t, setup{cfg: quietTickers})
 	h.ready()
 	h.sdk.FailWatches(14, "sidecar restarting")
-	h.sdk.Allocate(sdktest.Allocation{Labels: map[string]string{bridgeapi.LabelRoom: "AAAA"}})
-	h.waitAlloc("room AAAA", func(a bridgeapi.Allocation) bool { return a.Room == "AAAA" })
+	h.sdk.Allocate(sdktest.Allocation{Labels: map[string]string{contract.LabelRoom: "AAAA"}})
+	h.waitAlloc("room AAAA", func(a contract.Allocation) bool { return a.Room == "AAAA" })
 
 	h.sdk.Stop() // the SDK sidecar goes away and comes back
-	h.sdk.Update(func(gs *sdktest.GameServer) { gs.Labels[bridgeapi.LabelRoom] = "BBBB" })
+	h.sdk.Update(func(gs *sdktest.GameServer) { gs.Labels[contract.LabelRoom] = "BBBB" })
 	h.sdk.Start()
-	h.waitAlloc("room BBBB", func(a bridgeapi.Allocation) bool { return a.Room == "BBBB" })
+	h.waitAlloc("room BBBB", func(a contract.Allocation) bool { return a.Room == "BBBB" })
 }
 
 func TestSIGTERMKeepsServingUntilShutdown(t *testing.T) {

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	"github.com/usher-gg/usher/agones/sdk/sdktest"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/gdsdk-bridge/bridge"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
 	"github.com/usher-gg/usher/internal/testlog"
 )
 
-// The tests run the whole sidecar over real HTTP on both sides: the bridgeapi client (the
+// The tests run the whole sidecar over real HTTP on both sides: the contract client (the
 // game server) → the bridge's handler → the backend → the sdktest fake SDK gateway. Time is
 // a fake clock shared by the bridge and the fake, so pings carry fake times.
 
@@ -156,7 +156,7 @@ type harness struct {
 	clk  *fakeClock
 	sdk  *sdktest.Server
 	app  *bridge.App
-	game *bridgeapi.Client
+	game *contract.Client
 	logs *testlog.Buffer
 	sigs chan os.Signal
 	done chan error // Run's result
@@ -171,7 +171,7 @@ type setup struct {
 
 func testGameServer() sdktest.GameServer {
 	gs := sdktest.DefaultGameServer()
-	gs.Labels[bridgeapi.LabelGame] = "treasure" // from the Fleet template
+	gs.Labels[contract.LabelGame] = "treasure" // from the Fleet template
 	return gs
 }
 
@@ -224,7 +224,7 @@ func start(tb testing.TB, s setup) *harness {
 			tb.Logf("bridge logs:\n%s", logs.String())
 		}
 	})
-	h.game, err = bridgeapi.NewClient("http://"+app.Addr(), nil)
+	h.game, err = contract.NewClient("http://"+app.Addr(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 }
 
 // waitAlloc long-polls the bridge, as a game server does, until cond holds.
-func (h *harness) waitAlloc(what string, cond func(bridgeapi.Allocation) bool) bridgeapi.Allocation {
+func (h *harness) waitAlloc(what string, cond func(contract.Allocation) bool) contract.Allocation {
 	h.tb.Helper()
 	ctx := h.ctx()
 	a, err := h.game.Allocation(ctx)
@@ -272,23 +272,23 @@ func (h *harness) ready() {
 	if err := h.game.Ready(h.ctx()); err != nil {
 		h.tb.Fatalf("game ready: %v", err)
 	}
-	h.waitAlloc("Ready", func(a bridgeapi.Allocation) bool { return a.State == bridgeapi.StateReady })
+	h.waitAlloc("Ready", func(a contract.Allocation) bool { return a.State == contract.StateReady })
 }
 
 // allocate readies the server, then allocates it as Usher's GameServerAllocation does,
 // reserving seats for players, and waits until the bridge reports it.
-func (h *harness) allocate(players ...string) bridgeapi.Allocation {
+func (h *harness) allocate(players ...string) contract.Allocation {
 	h.tb.Helper()
 	h.ready()
 	h.sdk.Allocate(sdktest.Allocation{
-		Labels:    map[string]string{bridgeapi.LabelRoom: "K7QX", bridgeapi.LabelPublic: "true"},
-		AddValues: map[string][]string{bridgeapi.PlayersList: players},
+		Labels:    map[string]string{contract.LabelRoom: "K7QX", contract.LabelPublic: "true"},
+		AddValues: map[string][]string{contract.PlayersList: players},
 	})
-	return h.waitAlloc("Allocated", func(a bridgeapi.Allocation) bool { return a.State == bridgeapi.StateAllocated })
+	return h.waitAlloc("Allocated", func(a contract.Allocation) bool { return a.State == contract.StateAllocated })
 }
 
 func (h *harness) listValues() []string {
-	return h.sdk.GameServer().Lists[bridgeapi.PlayersList].Values
+	return h.sdk.GameServer().Lists[contract.PlayersList].Values
 }
 
 func (h *harness) calls(method, path string) int { return h.sdk.CallCount(method, path) }

@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/app"
 	"github.com/usher-gg/usher/internal/config"
 	"github.com/usher-gg/usher/internal/exampleserver"
@@ -132,13 +132,13 @@ type registration struct {
 // logging to a file of its own rather than through Usher's log.
 func runExample() int {
 	dir := os.Getenv(envRegistry)
-	name := os.Getenv(bridgeapi.EnvServer)
+	name := os.Getenv(contract.EnvServer)
 	if dir != "" && name != "" {
 		if f, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
 			os.Stderr = f
 		}
-		port, _ := strconv.Atoi(os.Getenv(bridgeapi.EnvPort))
-		reg := registration{Name: name, PID: os.Getpid(), Port: port, Bridge: os.Getenv(bridgeapi.EnvBridgeURL)}
+		port, _ := strconv.Atoi(os.Getenv(contract.EnvPort))
+		reg := registration{Name: name, PID: os.Getpid(), Port: port, Bridge: os.Getenv(contract.EnvBridgeURL)}
 		if err := writeJSONFile(filepath.Join(dir, name+".json"), reg); err != nil {
 			fmt.Fprintln(os.Stderr, "register:", err)
 			return 1

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // benchGame is the game id of the bench's catalog.
@@ -142,7 +142,7 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms int, log *slo
 		}
 		readyN := 0
 		for _, r := range regs {
-			if a, err := allocation(ctx, r.Bridge); err == nil && a.State == bridgeapi.StateReady {
+			if a, err := allocation(ctx, r.Bridge); err == nil && a.State == contract.StateReady {
 				readyN++
 			}
 		}
@@ -175,7 +175,7 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms int, log *slo
 		if err != nil {
 			return nil, fmt.Errorf("allocation of %s: %w", r.Name, err)
 		}
-		if a.State == bridgeapi.StateAllocated && codes[a.Room] {
+		if a.State == contract.StateAllocated && codes[a.Room] {
 			u.servers = append(u.servers, gameServer{registration: r, Room: a.Room})
 		}
 	}
@@ -292,19 +292,19 @@ func readRegistry(dir string) ([]registration, error) {
 }
 
 // allocation reads a game server's allocation from its bridge (a read-only call).
-func allocation(ctx context.Context, bridge string) (bridgeapi.Allocation, error) {
+func allocation(ctx context.Context, bridge string) (contract.Allocation, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, bridge+"/allocation", nil)
 	if err != nil {
-		return bridgeapi.Allocation{}, err
+		return contract.Allocation{}, err
 	}
 	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
 	if err != nil {
-		return bridgeapi.Allocation{}, err
+		return contract.Allocation{}, err
 	}
 	defer resp.Body.Close()
-	var a bridgeapi.Allocation
+	var a contract.Allocation
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return a, fmt.Errorf("allocation: %d %s", resp.StatusCode, b)

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // Environment variables the example server reads besides the bridge protocol's own
-// (bridgeapi.EnvPort and the others).
+// (contract.EnvPort and the others).
 const (
 	// EnvEmptyTimeout is how long an allocated room may stay without players before the
 	// server shuts down, as a Go duration ("30s").
@@ -76,24 +76,24 @@ type Config struct {
 // docs/game-servers.md). getenv is usually os.Getenv.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	cfg := Config{
-		Host:      getenv(bridgeapi.EnvHost),
-		BridgeURL: getenv(bridgeapi.EnvBridgeURL),
-		Game:      getenv(bridgeapi.EnvGame),
-		Server:    getenv(bridgeapi.EnvServer),
+		Host:      getenv(contract.EnvHost),
+		BridgeURL: getenv(contract.EnvBridgeURL),
+		Game:      getenv(contract.EnvGame),
+		Server:    getenv(contract.EnvServer),
 	}
 	var errs []error
-	switch s := strings.TrimSpace(getenv(bridgeapi.EnvPort)); s {
+	switch s := strings.TrimSpace(getenv(contract.EnvPort)); s {
 	case "":
-		errs = append(errs, fmt.Errorf("%s is not set", bridgeapi.EnvPort))
+		errs = append(errs, fmt.Errorf("%s is not set", contract.EnvPort))
 	default:
 		p, err := strconv.Atoi(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: not a port number", bridgeapi.EnvPort, s))
+			errs = append(errs, fmt.Errorf("%s=%q: not a port number", contract.EnvPort, s))
 		}
 		cfg.Port = p
 	}
 	if cfg.BridgeURL == "" {
-		errs = append(errs, fmt.Errorf("%s is not set", bridgeapi.EnvBridgeURL))
+		errs = append(errs, fmt.Errorf("%s is not set", contract.EnvBridgeURL))
 	}
 	switch s := strings.TrimSpace(getenv(EnvEcho)); strings.ToLower(s) {
 	case "", "0", "false":
@@ -137,7 +137,7 @@ func (c Config) Validate() error {
 	if c.Port < 1 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port %d: want 1-65535", c.Port))
 	}
-	if _, err := bridgeapi.NewClient(c.BridgeURL, nil); err != nil {
+	if _, err := contract.NewClient(c.BridgeURL, nil); err != nil {
 		errs = append(errs, err)
 	}
 	if c.HeartbeatInterval < 0 {

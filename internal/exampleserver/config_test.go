@@ -7,16 +7,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 func TestConfigFromEnv(t *testing.T) {
 	base := map[string]string{
-		bridgeapi.EnvHost:      "127.0.0.1",
-		bridgeapi.EnvPort:      "7001",
-		bridgeapi.EnvBridgeURL: "http://127.0.0.1:9359",
-		bridgeapi.EnvGame:      "demo",
-		bridgeapi.EnvServer:    "demo-1",
+		contract.EnvHost:      "127.0.0.1",
+		contract.EnvPort:      "7001",
+		contract.EnvBridgeURL: "http://127.0.0.1:9359",
+		contract.EnvGame:      "demo",
+		contract.EnvServer:    "demo-1",
 	}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
@@ -49,18 +49,18 @@ func TestConfigFromEnv(t *testing.T) {
 			want: func() Config { c := defaults; c.Echo = true; return c }()},
 		{name: "echo off", env: with(EnvEcho, "false"), want: defaults},
 		{name: "bad echo", env: with(EnvEcho, "yes"), wantErr: []string{EnvEcho}},
-		{name: "empty host means all interfaces", env: with(bridgeapi.EnvHost, ""),
+		{name: "empty host means all interfaces", env: with(contract.EnvHost, ""),
 			want: func() Config { c := defaults; c.Host = ""; return c }()},
-		{name: "no port", env: with(bridgeapi.EnvPort, ""), wantErr: []string{"USHER_PORT is not set"}},
-		{name: "port not a number", env: with(bridgeapi.EnvPort, "http"), wantErr: []string{`USHER_PORT="http"`}},
-		{name: "port out of range", env: with(bridgeapi.EnvPort, "70000"), wantErr: []string{"port 70000"}},
-		{name: "no bridge", env: with(bridgeapi.EnvBridgeURL, ""), wantErr: []string{"USHER_BRIDGE_URL is not set"}},
-		{name: "bridge not a URL", env: with(bridgeapi.EnvBridgeURL, "127.0.0.1:9359"), wantErr: []string{"bridge url"}},
+		{name: "no port", env: with(contract.EnvPort, ""), wantErr: []string{"USHER_PORT is not set"}},
+		{name: "port not a number", env: with(contract.EnvPort, "http"), wantErr: []string{`USHER_PORT="http"`}},
+		{name: "port out of range", env: with(contract.EnvPort, "70000"), wantErr: []string{"port 70000"}},
+		{name: "no bridge", env: with(contract.EnvBridgeURL, ""), wantErr: []string{"USHER_BRIDGE_URL is not set"}},
+		{name: "bridge not a URL", env: with(contract.EnvBridgeURL, "127.0.0.1:9359"), wantErr: []string{"bridge url"}},
 		{name: "bad duration", env: with(EnvEmptyTimeout, "30"), wantErr: []string{EnvEmptyTimeout}},
 		{name: "zero heartbeat", env: with(EnvHeartbeat, "0s"), wantErr: []string{EnvHeartbeat}},
 		{name: "negative duration", env: with(EnvEmptyTimeout, "-1s"), wantErr: []string{EnvEmptyTimeout}},
-		{name: "every error at once", env: with(bridgeapi.EnvPort, "", bridgeapi.EnvBridgeURL, "", EnvHeartbeat, "x"),
-			wantErr: []string{bridgeapi.EnvPort, bridgeapi.EnvBridgeURL, EnvHeartbeat}},
+		{name: "every error at once", env: with(contract.EnvPort, "", contract.EnvBridgeURL, "", EnvHeartbeat, "x"),
+			wantErr: []string{contract.EnvPort, contract.EnvBridgeURL, EnvHeartbeat}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

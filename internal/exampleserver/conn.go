@@ -15,7 +15,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // ServeHTTP accepts a player's WebSocket on any path. The player is named by the usher_*
@@ -28,13 +28,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return r.Header.Get(header)
 	}
-	player := param(bridgeapi.QueryPlayer, bridgeapi.HeaderPlayer)
+	player := param(contract.QueryPlayer, contract.HeaderPlayer)
 	if !validPlayerID(player) {
-		http.Error(w, "missing or invalid "+bridgeapi.QueryPlayer, http.StatusBadRequest)
+		http.Error(w, "missing or invalid "+contract.QueryPlayer, http.StatusBadRequest)
 		return
 	}
-	name := param(bridgeapi.QueryName, bridgeapi.HeaderName)
-	room := param(bridgeapi.QueryRoom, bridgeapi.HeaderRoom)
+	name := param(contract.QueryName, contract.HeaderName)
+	room := param(contract.QueryRoom, contract.HeaderRoom)
 	if !s.enter() {
 		http.Error(w, "server stopping", http.StatusServiceUnavailable)
 		return
@@ -80,10 +80,10 @@ func (s *server) join(c *conn, name, room string, log *slog.Logger) (code int, t
 	defer cancel()
 	if err := s.bridge.PlayerConnected(ctx, c.player); err != nil {
 		switch {
-		case errors.Is(err, bridgeapi.ErrRoomFull):
+		case errors.Is(err, contract.ErrRoomFull):
 			log.Info("player refused: room full")
 			return CloseRoomFull, "room full", false
-		case errors.Is(err, bridgeapi.ErrBadState):
+		case errors.Is(err, contract.ErrBadState):
 			log.Warn("player refused: not accepting players", "err", err)
 			return websocket.ClosePolicyViolation, "not accepting players", false
 		default:
@@ -403,9 +403,9 @@ func closeNow(ws *websocket.Conn, code int, text string) {
 }
 
 // validPlayerID applies the bridge's rule for player ids, so a bad id is refused before the
-// upgrade: 1 to bridgeapi.MaxPlayerIDLen bytes of printable UTF-8.
+// upgrade: 1 to contract.MaxPlayerIDLen bytes of printable UTF-8.
 func validPlayerID(s string) bool {
-	if s == "" || len(s) > bridgeapi.MaxPlayerIDLen || !utf8.ValidString(s) {
+	if s == "" || len(s) > contract.MaxPlayerIDLen || !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {

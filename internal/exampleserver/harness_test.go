@@ -18,7 +18,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 const waitFor = 10 * time.Second // upper bound for anything a test waits on
@@ -28,7 +28,7 @@ const waitFor = 10 * time.Second // upper bound for anything a test waits on
 // what the game server told it.
 type fakeBridge struct {
 	mu         sync.Mutex
-	a          bridgeapi.Allocation
+	a          contract.Allocation
 	changed    chan struct{}
 	readies    int
 	heartbeats int
@@ -38,12 +38,12 @@ type fakeBridge struct {
 
 func newFakeBridge() *fakeBridge {
 	return &fakeBridge{
-		a:       bridgeapi.Allocation{Version: 1, State: bridgeapi.StateStarting, Game: "demo", Players: []string{}, Connected: []string{}},
+		a:       contract.Allocation{Version: 1, State: contract.StateStarting, Game: "demo", Players: []string{}, Connected: []string{}},
 		changed: make(chan struct{}),
 	}
 }
 
-var _ bridgeapi.Backend = (*fakeBridge)(nil)
+var _ contract.Backend = (*fakeBridge)(nil)
 
 func (f *fakeBridge) bumpLocked() {
 	f.a.Version++
@@ -56,10 +56,10 @@ func (f *fakeBridge) Ready(context.Context) error {
 	defer f.mu.Unlock()
 	f.readies++
 	switch f.a.State {
-	case bridgeapi.StateShutdown:
-		return bridgeapi.ErrBadState
-	case bridgeapi.StateStarting:
-		f.a.State = bridgeapi.StateReady
+	case contract.StateShutdown:
+		return contract.ErrBadState
+	case contract.StateStarting:
+		f.a.State = contract.StateReady
 		f.bumpLocked()
 	}
 	return nil
@@ -75,8 +75,8 @@ func (f *fakeBridge) Heartbeat(context.Context) error {
 func (f *fakeBridge) PlayerConnected(_ context.Context, player string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.a.State != bridgeapi.StateAllocated {
-		return fmt.Errorf("player %s: %w", player, bridgeapi.ErrBadState)
+	if f.a.State != contract.StateAllocated {
+		return fmt.Errorf("player %s: %w", player, contract.ErrBadState)
 	}
 	switch {
 	case slices.Contains(f.a.Connected, player):
@@ -86,7 +86,7 @@ func (f *fakeBridge) PlayerConnected(_ context.Context, player string) error {
 		f.a.Players = append(f.a.Players, player)
 		f.a.Connected = append(f.a.Connected, player)
 	default:
-		return fmt.Errorf("player %s: %w", player, bridgeapi.ErrRoomFull)
+		return fmt.Errorf("player %s: %w", player, contract.ErrRoomFull)
 	}
 	f.events = append(f.events, "connected "+player)
 	f.bumpLocked()
@@ -107,12 +107,12 @@ func (f *fakeBridge) Shutdown(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.shutdowns++
-	f.a.State = bridgeapi.StateShutdown
+	f.a.State = contract.StateShutdown
 	f.bumpLocked()
 	return nil
 }
 
-func (f *fakeBridge) Allocation(context.Context) (bridgeapi.Allocation, <-chan struct{}, error) {
+func (f *fakeBridge) Allocation(context.Context) (contract.Allocation, <-chan struct{}, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.a
@@ -125,7 +125,7 @@ func (f *fakeBridge) Allocation(context.Context) (bridgeapi.Allocation, <-chan s
 func (f *fakeBridge) allocate(room string, maxPlayers int, seats ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.a.State = bridgeapi.StateAllocated
+	f.a.State = contract.StateAllocated
 	f.a.Room = room
 	f.a.MaxPlayers = maxPlayers
 	f.a.Players = append(f.a.Players, seats...)
@@ -166,14 +166,14 @@ type harness struct {
 func start(tb testing.TB, cfg Config) *harness {
 	tb.Helper()
 	b := newFakeBridge()
-	bsrv := httptest.NewServer(bridgeapi.NewHandler(b))
+	bsrv := httptest.NewServer(contract.NewHandler(b))
 	tb.Cleanup(bsrv.Close) // runs last: the server reports departures while it stops
 	h := startWith(tb, cfg, bsrv.URL)
 	h.bridge = b
 	eventually(tb, "server reported ready", func() bool {
 		var st string
 		b.get(func() { st = b.a.State })
-		return st == bridgeapi.StateReady
+		return st == contract.StateReady
 	})
 	return h
 }
@@ -235,7 +235,7 @@ func (h *harness) dial(tb testing.TB, player string, query url.Values, header ht
 		q[k] = v
 	}
 	if player != "" {
-		q.Set(bridgeapi.QueryPlayer, player)
+		q.Set(contract.QueryPlayer, player)
 	}
 	u := "ws://" + h.addr + "/play?" + q.Encode()
 	d := websocket.Dialer{HandshakeTimeout: waitFor}

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // runMainEnv makes the test binary run Main instead of the tests, so Main's exit codes and
@@ -50,14 +50,14 @@ func TestMainProcess(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 			t.Fatalf("exit: %v, want code 2; stderr:\n%s", err, stderr)
 		}
-		if !strings.Contains(stderr.String(), bridgeapi.EnvPort) {
-			t.Errorf("stderr does not name %s:\n%s", bridgeapi.EnvPort, stderr)
+		if !strings.Contains(stderr.String(), contract.EnvPort) {
+			t.Errorf("stderr does not name %s:\n%s", contract.EnvPort, stderr)
 		}
 	})
 
 	t.Run("SIGTERM exits 0, JSON logs", func(t *testing.T) {
 		b := newFakeBridge()
-		bsrv := httptest.NewServer(bridgeapi.NewHandler(b))
+		bsrv := httptest.NewServer(contract.NewHandler(b))
 		t.Cleanup(bsrv.Close)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -66,11 +66,11 @@ func TestMainProcess(t *testing.T) {
 		port := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 		cmd, stderr := mainCommand(
-			bridgeapi.EnvHost+"=127.0.0.1",
-			bridgeapi.EnvPort+"="+strconv.Itoa(port),
-			bridgeapi.EnvBridgeURL+"="+bsrv.URL,
-			bridgeapi.EnvGame+"=demo",
-			bridgeapi.EnvServer+"=demo-1",
+			contract.EnvHost+"=127.0.0.1",
+			contract.EnvPort+"="+strconv.Itoa(port),
+			contract.EnvBridgeURL+"="+bsrv.URL,
+			contract.EnvGame+"=demo",
+			contract.EnvServer+"=demo-1",
 			EnvLogFormat+"=json",
 		)
 		if err := cmd.Start(); err != nil {

@@ -21,7 +21,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // Close codes the example server uses besides the standard ones (1001 going away when it
@@ -81,7 +81,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 	cfg = cfg.withDefaults()
 	transport := &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute} // no proxy
 	defer transport.CloseIdleConnections()
-	bridge, err := bridgeapi.NewClient(cfg.BridgeURL, &http.Client{Transport: transport})
+	bridge, err := contract.NewClient(cfg.BridgeURL, &http.Client{Transport: transport})
 	if err != nil {
 		ln.Close()
 		return err
@@ -143,7 +143,7 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ln net.Listener) e
 type server struct {
 	cfg    Config
 	log    *slog.Logger
-	bridge *bridgeapi.Client
+	bridge *contract.Client
 	ctx    context.Context // the server's lifetime
 	up     websocket.Upgrader
 	locks  playerLocks    // orders the bridge reports of each player
@@ -158,7 +158,7 @@ type server struct {
 	changed    chan struct{} // closed and replaced when players or the allocation change
 }
 
-func newServer(ctx context.Context, cfg Config, log *slog.Logger, bridge *bridgeapi.Client) *server {
+func newServer(ctx context.Context, cfg Config, log *slog.Logger, bridge *contract.Client) *server {
 	return &server{
 		cfg:    cfg,
 		log:    log,
@@ -295,7 +295,7 @@ func (s *server) watchAllocation(ctx context.Context) error {
 	)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, pollWait+bridgeTimeout)
-		var a bridgeapi.Allocation
+		var a contract.Allocation
 		var err error
 		if have {
 			a, err = s.bridge.WaitAllocation(cctx, version, pollWait)
@@ -326,11 +326,11 @@ func (s *server) watchAllocation(ctx context.Context) error {
 }
 
 // setAllocation records a, and says whether the bridge wants the server to stop.
-func (s *server) setAllocation(a bridgeapi.Allocation) (stop bool) {
+func (s *server) setAllocation(a contract.Allocation) (stop bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	was := s.allocated
-	s.allocated = a.State == bridgeapi.StateAllocated
+	s.allocated = a.State == contract.StateAllocated
 	if a.Room != "" {
 		s.room = a.Room
 	}
@@ -339,7 +339,7 @@ func (s *server) setAllocation(a bridgeapi.Allocation) (stop bool) {
 		s.log.Info("allocated", "room", a.Room, "max_players", a.MaxPlayers)
 	}
 	s.changedLocked()
-	return a.State == bridgeapi.StateShutdown
+	return a.State == contract.StateShutdown
 }
 
 // watchEmpty returns errEmpty once the server has been allocated with no player connected
@@ -430,7 +430,7 @@ func (s *server) roomCode(ctx context.Context) string {
 }
 
 func retryable(err error) bool {
-	var se *bridgeapi.StatusError
+	var se *contract.StatusError
 	if errors.As(err, &se) {
 		return se.Status >= 500 || se.Status == http.StatusTooManyRequests
 	}

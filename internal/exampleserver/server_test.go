@@ -20,7 +20,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 func TestReadyAndHeartbeats(t *testing.T) {
@@ -42,7 +42,7 @@ func TestWelcome(t *testing.T) {
 	h.bridge.allocate("K7QX", 4)
 
 	// The room named in the query wins over the allocation's.
-	p1, _, err := h.dial(t, "p1", url.Values{bridgeapi.QueryRoom: {"ABCD"}, bridgeapi.QueryName: {"Ann"}}, nil)
+	p1, _, err := h.dial(t, "p1", url.Values{contract.QueryRoom: {"ABCD"}, contract.QueryName: {"Ann"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestWelcome(t *testing.T) {
 	}
 
 	// Identity from headers; the room from the allocation. Ids sort: "a0" < "p1".
-	p2, _, err := h.dial(t, "", nil, http.Header{bridgeapi.HeaderPlayer: {"a0"}, bridgeapi.HeaderName: {"Bob"}})
+	p2, _, err := h.dial(t, "", nil, http.Header{contract.HeaderPlayer: {"a0"}, contract.HeaderName: {"Bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestBadHandshake(t *testing.T) {
 		player string
 	}{
 		{"no player", ""},
-		{"player too long", strings.Repeat("x", bridgeapi.MaxPlayerIDLen+1)},
+		{"player too long", strings.Repeat("x", contract.MaxPlayerIDLen+1)},
 		{"control character", "p\x01"},
 		{"newline", "p\n1"},
 		{"invalid UTF-8", "p\xff"},
@@ -189,7 +189,7 @@ func TestBadHandshake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			q := url.Values{}
 			if tt.player != "" {
-				q.Set(bridgeapi.QueryPlayer, tt.player)
+				q.Set(contract.QueryPlayer, tt.player)
 			}
 			ws, resp, err := h.dial(t, "", q, nil)
 			if err == nil {
@@ -206,7 +206,7 @@ func TestBadHandshake(t *testing.T) {
 	}
 
 	// A plain HTTP request with a player is refused by the upgrader.
-	resp, err := http.Get("http://" + h.addr + "/?" + bridgeapi.QueryPlayer + "=p1")
+	resp, err := http.Get("http://" + h.addr + "/?" + contract.QueryPlayer + "=p1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestBridgeShutdownStopsServer(t *testing.T) {
 	h := start(t, Config{})
 	h.bridge.allocate("K7QX", 4)
 	p1, _ := h.join(t, "p1")
-	h.bridge.setState(bridgeapi.StateShutdown)
+	h.bridge.setState(contract.StateShutdown)
 	expectClose(t, p1, websocket.CloseGoingAway, "server stopping")
 	if err := h.wait(t); err != nil {
 		t.Fatalf("Run = %v, want nil", err)
@@ -299,7 +299,7 @@ func TestEmptyTimeout(t *testing.T) {
 		var shutdowns int
 		var state string
 		h.bridge.get(func() { shutdowns, state = h.bridge.shutdowns, h.bridge.a.State })
-		if shutdowns != 1 || state != bridgeapi.StateShutdown {
+		if shutdowns != 1 || state != contract.StateShutdown {
 			t.Errorf("shutdowns = %d, state = %s; want 1, Shutdown", shutdowns, state)
 		}
 	})
@@ -460,7 +460,7 @@ func TestReadyRetriesUntilTheBridgeListens(t *testing.T) {
 		t.Skipf("port taken meanwhile: %v", err)
 	}
 	b := newFakeBridge()
-	srv := httptest.NewUnstartedServer(bridgeapi.NewHandler(b))
+	srv := httptest.NewUnstartedServer(contract.NewHandler(b))
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
@@ -477,12 +477,12 @@ func TestReadyRetriesUntilTheBridgeListens(t *testing.T) {
 
 func TestReadyRefused(t *testing.T) {
 	b := newFakeBridge()
-	b.setState(bridgeapi.StateShutdown) // the bridge answers 409 bad_state to ready
-	srv := httptest.NewServer(bridgeapi.NewHandler(b))
+	b.setState(contract.StateShutdown) // the bridge answers 409 bad_state to ready
+	srv := httptest.NewServer(contract.NewHandler(b))
 	t.Cleanup(srv.Close)
 	h := startWith(t, Config{}, srv.URL)
 	err := h.wait(t)
-	if !errors.Is(err, bridgeapi.ErrBadState) {
+	if !errors.Is(err, contract.ErrBadState) {
 		t.Fatalf("Run = %v, want an error wrapping ErrBadState", err)
 	}
 }
@@ -509,7 +509,7 @@ func TestRun(t *testing.T) {
 
 	t.Run("listens on host and port", func(t *testing.T) {
 		b := newFakeBridge()
-		bsrv := httptest.NewServer(bridgeapi.NewHandler(b))
+		bsrv := httptest.NewServer(contract.NewHandler(b))
 		t.Cleanup(bsrv.Close)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

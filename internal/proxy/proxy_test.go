@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/proxy"
 )
@@ -124,11 +124,11 @@ func TestGameServerLearnsWhoConnected(t *testing.T) {
 	type identity struct{ Player, Name, Room string }
 	want := identity{"player-42", "Zoë player-42", "K7QX"}
 	q := r.URL.Query()
-	if diff := cmp.Diff(want, identity{q.Get(bridgeapi.QueryPlayer), q.Get(bridgeapi.QueryName), q.Get(bridgeapi.QueryRoom)}); diff != "" {
+	if diff := cmp.Diff(want, identity{q.Get(contract.QueryPlayer), q.Get(contract.QueryName), q.Get(contract.QueryRoom)}); diff != "" {
 		t.Errorf("query parameters (-want +got):\n%s", diff)
 	}
 	hd := r.Header
-	if diff := cmp.Diff(want, identity{hd.Get(bridgeapi.HeaderPlayer), hd.Get(bridgeapi.HeaderName), hd.Get(bridgeapi.HeaderRoom)}); diff != "" {
+	if diff := cmp.Diff(want, identity{hd.Get(contract.HeaderPlayer), hd.Get(contract.HeaderName), hd.Get(contract.HeaderRoom)}); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}
 	if r.URL.Path != "/" {

@@ -18,7 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // Upstream is a WebSocket connection to a game server, dialled for one player by Dial and
@@ -107,9 +107,9 @@ func (u *Upstream) handshake(ctx context.Context) error {
 	_, _ = crand.Read(raw[:])
 	key := base64.StdEncoding.EncodeToString(raw[:])
 	q := url.Values{
-		bridgeapi.QueryPlayer: {t.Player},
-		bridgeapi.QueryName:   {t.Name},
-		bridgeapi.QueryRoom:   {t.Room},
+		contract.QueryPlayer: {t.Player},
+		contract.QueryName:   {t.Name},
+		contract.QueryRoom:   {t.Room},
 	}
 	var b strings.Builder
 	b.Grow(256 + len(t.Player)*2 + len(t.Name)*4 + len(t.Room)*2)
@@ -117,9 +117,9 @@ func (u *Upstream) handshake(ctx context.Context) error {
 	b.WriteString("Host: " + t.Addr + "\r\n")
 	b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
 	b.WriteString("Sec-WebSocket-Key: " + key + "\r\nSec-WebSocket-Version: 13\r\n")
-	b.WriteString(bridgeapi.HeaderPlayer + ": " + t.Player + "\r\n")
-	b.WriteString(bridgeapi.HeaderName + ": " + t.Name + "\r\n")
-	b.WriteString(bridgeapi.HeaderRoom + ": " + t.Room + "\r\n\r\n")
+	b.WriteString(contract.HeaderPlayer + ": " + t.Player + "\r\n")
+	b.WriteString(contract.HeaderName + ": " + t.Name + "\r\n")
+	b.WriteString(contract.HeaderRoom + ": " + t.Room + "\r\n\r\n")
 	if _, err := io.WriteString(nc, b.String()); err != nil {
 		return fail(fmt.Errorf("handshake: %w", err))
 	}

@@ -9,8 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/usher-gg/usher/contract"
 	bridgecfg "github.com/usher-gg/usher/gdsdk-bridge/bridge"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
 	"github.com/usher-gg/usher/internal/exampleserver"
 )
 
@@ -26,7 +26,7 @@ var bridgeEnv = map[string]bool{
 
 // gameServerEnv lists what the example server reads (docs/game-servers.md, "Environment").
 var gameServerEnv = []string{
-	bridgeapi.EnvPort, bridgeapi.EnvHost, bridgeapi.EnvBridgeURL, bridgeapi.EnvGame, bridgeapi.EnvServer,
+	contract.EnvPort, contract.EnvHost, contract.EnvBridgeURL, contract.EnvGame, contract.EnvServer,
 	exampleserver.EnvEmptyTimeout, exampleserver.EnvHeartbeat, exampleserver.EnvLogFormat,
 }
 
@@ -78,7 +78,7 @@ func TestGameServerPods(t *testing.T) {
 				}
 				switch cfg.Port {
 				case 8080, 9357, 9358:
-					t.Errorf("%s=%d belongs to Agones' SDK sidecar", bridgeapi.EnvPort, cfg.Port)
+					t.Errorf("%s=%d belongs to Agones' SDK sidecar", contract.EnvPort, cfg.Port)
 				}
 				ports, _, _ := unstructured.NestedSlice(pt.owner.Object, "spec", "template", "spec", "ports")
 				matched := false
@@ -87,7 +87,7 @@ func TestGameServerPods(t *testing.T) {
 					matched = matched || int(cp) == cfg.Port
 				}
 				if !matched {
-					t.Errorf("%s=%d is no containerPort of the Fleet's ports %v", bridgeapi.EnvPort, cfg.Port, ports)
+					t.Errorf("%s=%d is no containerPort of the Fleet's ports %v", contract.EnvPort, cfg.Port, ports)
 				}
 
 				benv := envMap(bridge)
@@ -110,9 +110,9 @@ func TestGameServerPods(t *testing.T) {
 				if _, err := bridgecfg.LoadConfig(nil, func(k string) string { return benv[k] }, io.Discard); err != nil {
 					t.Errorf("gdsdk-bridge refuses its environment: %v", err)
 				}
-				u, err := url.Parse(genv[bridgeapi.EnvBridgeURL])
+				u, err := url.Parse(genv[contract.EnvBridgeURL])
 				if err != nil || u.Host != listen {
-					t.Errorf("%s=%q but the bridge listens on %s", bridgeapi.EnvBridgeURL, genv[bridgeapi.EnvBridgeURL], listen)
+					t.Errorf("%s=%q but the bridge listens on %s", contract.EnvBridgeURL, genv[contract.EnvBridgeURL], listen)
 				}
 				terminate := 60 * time.Second // the bridge's default
 				if v, ok := benv["GDSDK_BRIDGE_TERMINATE_TIMEOUT"]; ok {

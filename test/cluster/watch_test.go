@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	agonesv1 "github.com/usher-gg/usher/agones"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	fleetagones "github.com/usher-gg/usher/internal/fleet/agones"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
@@ -53,7 +53,7 @@ func (f gameServerFactory) object(name string, s gsState) *unstructured.Unstruct
 	for k, v := range s.labels {
 		labels[k] = v
 	}
-	capacity, _, _ := unstructured.NestedFieldCopy(spec, "lists", bridgeapi.PlayersList, "capacity")
+	capacity, _, _ := unstructured.NestedFieldCopy(spec, "lists", contract.PlayersList, "capacity")
 	players := make([]any, 0, len(s.players))
 	for _, p := range s.players {
 		players = append(players, p)
@@ -67,7 +67,7 @@ func (f gameServerFactory) object(name string, s gsState) *unstructured.Unstruct
 			map[string]any{"type": "InternalIP", "address": "172.18.0.2"},
 			map[string]any{"type": "PodIP", "address": s.podIP},
 		},
-		"lists": map[string]any{bridgeapi.PlayersList: map[string]any{"capacity": capacity, "values": players}},
+		"lists": map[string]any{contract.PlayersList: map[string]any{"capacity": capacity, "values": players}},
 	}
 	o := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": agonesv1.GroupVersion.String(),
@@ -115,13 +115,13 @@ func TestAgonesBackendWatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	room := func(code string, public bool) map[string]string {
-		return map[string]string{bridgeapi.LabelRoom: code, bridgeapi.LabelPublic: fmt.Sprint(public), bridgeapi.LabelGame: "example"}
+		return map[string]string{contract.LabelRoom: code, contract.LabelPublic: fmt.Sprint(public), contract.LabelGame: "example"}
 	}
 	// Before Usher starts: two Ready servers, one room, and a room of a Fleet Usher does not serve.
 	gsf.put(ctx, "example-ready-1", gsState{state: agonesv1.GameServerStateReady, podIP: "10.244.0.11"})
 	gsf.put(ctx, "example-ready-2", gsState{state: agonesv1.GameServerStateReady, podIP: "10.244.0.12"})
 	gsf.put(ctx, "example-k7qx", gsState{state: agonesv1.GameServerStateAllocated, labels: room("K7QX", false), players: []string{"p1", "p2"}, podIP: "10.244.0.13"})
-	gsf.put(ctx, "other-zzzz", gsState{state: agonesv1.GameServerStateAllocated, labels: map[string]string{agonesv1.LabelFleet: "other", bridgeapi.LabelRoom: "ZZZZ"}, podIP: "10.244.0.14"})
+	gsf.put(ctx, "other-zzzz", gsState{state: agonesv1.GameServerStateAllocated, labels: map[string]string{agonesv1.LabelFleet: "other", contract.LabelRoom: "ZZZZ"}, podIP: "10.244.0.14"})
 
 	// Usher, as its ServiceAccount: what the Role allows must be enough for the watch.
 	ucfg := rest.CopyConfig(c.cfg)

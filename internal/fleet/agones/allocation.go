@@ -7,7 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	agonesv1 "github.com/usher-gg/usher/agones"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // The GameServerAllocations Usher sends. Every one filters on a free seat (minAvailable 1
@@ -27,9 +27,9 @@ func createAllocation(g *Game, room string, public bool, player string, now time
 		Scheduling: agonesv1.Packed,
 		MetaPatch: agonesv1.MetaPatch{
 			Labels: map[string]string{
-				bridgeapi.LabelRoom:   room,
-				bridgeapi.LabelPublic: boolLabel(public),
-				bridgeapi.LabelGame:   g.ID,
+				contract.LabelRoom:   room,
+				contract.LabelPublic: boolLabel(public),
+				contract.LabelGame:   g.ID,
 			},
 			Annotations: map[string]string{AnnotationRoomCreated: now.UTC().Format(time.RFC3339Nano)},
 		},
@@ -45,7 +45,7 @@ func joinAllocation(g *Game, room string, players ...string) *agonesv1.GameServe
 		Selectors: []agonesv1.GameServerSelector{{
 			LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{
 				agonesv1.LabelFleet: g.Fleet,
-				bridgeapi.LabelRoom: room,
+				contract.LabelRoom:  room,
 			}},
 			GameServerState: ptr(agonesv1.GameServerStateAllocated),
 			Lists:           freeSeat(),
@@ -61,7 +61,7 @@ func joinAllocation(g *Game, room string, players ...string) *agonesv1.GameServe
 // the same moment go out together in one allocation per room, each room's seats counted.
 func quickAllocation(g *Game, room string, players ...string) *agonesv1.GameServerAllocation {
 	gsa := joinAllocation(g, room, players...)
-	gsa.Spec.Selectors[0].LabelSelector.MatchLabels[bridgeapi.LabelPublic] = "true"
+	gsa.Spec.Selectors[0].LabelSelector.MatchLabels[contract.LabelPublic] = "true"
 	return gsa
 }
 
@@ -74,24 +74,24 @@ func releaseAllocation(g *Game, room string) *agonesv1.GameServerAllocation {
 		Selectors: []agonesv1.GameServerSelector{{
 			LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{
 				agonesv1.LabelFleet: g.Fleet,
-				bridgeapi.LabelRoom: room,
+				contract.LabelRoom:  room,
 			}},
 			GameServerState: ptr(agonesv1.GameServerStateAllocated),
 		}},
 		Scheduling: agonesv1.Packed,
 		MetaPatch: agonesv1.MetaPatch{Labels: map[string]string{
-			bridgeapi.LabelRoom:   "",
-			bridgeapi.LabelPublic: "false",
+			contract.LabelRoom:   "",
+			contract.LabelPublic: "false",
 		}},
 	}}
 }
 
 func freeSeat() map[string]agonesv1.ListSelector {
-	return map[string]agonesv1.ListSelector{bridgeapi.PlayersList: {MinAvailable: 1}}
+	return map[string]agonesv1.ListSelector{contract.PlayersList: {MinAvailable: 1}}
 }
 
 func addPlayers(players ...string) map[string]agonesv1.ListAction {
-	return map[string]agonesv1.ListAction{bridgeapi.PlayersList: {AddValues: players}}
+	return map[string]agonesv1.ListAction{contract.PlayersList: {AddValues: players}}
 }
 
 func boolLabel(b bool) string {

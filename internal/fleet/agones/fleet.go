@@ -1,7 +1,7 @@
 // Package agones is the fleet backend for Kubernetes: rooms are Agones GameServers.
 //
 // It keeps no state of its own. A room is an Allocated GameServer of the game's Fleet
-// carrying the room label (bridgeapi.LabelRoom), set by the GameServerAllocation that
+// carrying the room label (contract.LabelRoom), set by the GameServerAllocation that
 // created it; its seats are the values of the GameServer's players List. Create allocates a
 // Ready server with the room label and the host's seat, Join re-allocates the Allocated
 // server with that label and a free seat, adding the player in the same atomic step, and
@@ -33,7 +33,7 @@ import (
 	"k8s.io/utils/clock"
 
 	agonesv1 "github.com/usher-gg/usher/agones"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 )
@@ -318,8 +318,8 @@ func (f *Fleet) Rooms(ctx context.Context, game string) ([]match.Room, error) {
 		g := f.gameOf(gs)
 		n := len(seats(gs))
 		rooms = append(rooms, match.Room{
-			Code: gs.Labels[bridgeapi.LabelRoom], Game: g.ID, Server: gs.Name,
-			Public: gs.Labels[bridgeapi.LabelPublic] == "true", MaxPlayers: maxPlayers(g, gs),
+			Code: gs.Labels[contract.LabelRoom], Game: g.ID, Server: gs.Name,
+			Public: gs.Labels[contract.LabelPublic] == "true", MaxPlayers: maxPlayers(g, gs),
 			Seats: n, Connected: n, CreatedAt: roomCreated(gs),
 		})
 	}
@@ -359,8 +359,8 @@ func (f *Fleet) Servers() []ServerInfo {
 			Node: gs.Status.NodeName, MaxPlayers: maxPlayers(g, gs), Started: gs.CreationTimestamp.Time,
 		}
 		if isLiveRoom(gs) {
-			si.Room = gs.Labels[bridgeapi.LabelRoom]
-			si.Public = gs.Labels[bridgeapi.LabelPublic] == "true"
+			si.Room = gs.Labels[contract.LabelRoom]
+			si.Public = gs.Labels[contract.LabelPublic] == "true"
 			si.Seats = len(seats(gs))
 			si.Connected = si.Seats
 		}
@@ -447,7 +447,7 @@ func (f *Fleet) release(g *Game, room, gameServer string, why error) {
 // allocated turns an Allocated result into a Server, checking that player got a seat.
 func (f *Fleet) allocated(g *Game, res *agonesv1.GameServerAllocation, room, player string) (match.Server, error) {
 	st := res.Status
-	list, ok := st.Lists[bridgeapi.PlayersList]
+	list, ok := st.Lists[contract.PlayersList]
 	if !ok || !slices.Contains(list.Values, player) {
 		return match.Server{}, fmt.Errorf("gameserver %s/%s, player %s, list %v: %w", g.Namespace, st.GameServerName, player, list, errSeatDropped)
 	}
@@ -460,7 +460,7 @@ func (f *Fleet) allocated(g *Game, res *agonesv1.GameServerAllocation, room, pla
 	}
 	var public bool
 	if st.Metadata != nil {
-		public = st.Metadata.Labels[bridgeapi.LabelPublic] == "true"
+		public = st.Metadata.Labels[contract.LabelPublic] == "true"
 	}
 	mp := g.MaxPlayers
 	if list.Capacity > 0 {
@@ -476,8 +476,8 @@ func (f *Fleet) server(g *Game, gs *agonesv1.GameServer) (match.Server, error) {
 		return match.Server{}, fmt.Errorf("gameserver %s/%s: %w", gs.Namespace, gs.Name, err)
 	}
 	return match.Server{
-		Name: gs.Name, Game: g.ID, Room: gs.Labels[bridgeapi.LabelRoom], Addr: addr,
-		Public: gs.Labels[bridgeapi.LabelPublic] == "true", MaxPlayers: maxPlayers(g, gs),
+		Name: gs.Name, Game: g.ID, Room: gs.Labels[contract.LabelRoom], Addr: addr,
+		Public: gs.Labels[contract.LabelPublic] == "true", MaxPlayers: maxPlayers(g, gs),
 	}, nil
 }
 

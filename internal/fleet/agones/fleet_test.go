@@ -23,7 +23,7 @@ import (
 
 	agonesv1 "github.com/usher-gg/usher/agones"
 	"github.com/usher-gg/usher/agones/agonestest"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 	"github.com/usher-gg/usher/internal/testclock"
@@ -136,13 +136,13 @@ func (g Game) withDefaults() Game { return Config{Games: []Game{g}}.withDefaults
 func room(game, name, code string, public bool, players ...string) *agonesv1.GameServer {
 	gs := server(game, name)
 	gs.Status.State = agonesv1.GameServerStateAllocated
-	gs.Labels[bridgeapi.LabelRoom] = code
-	gs.Labels[bridgeapi.LabelPublic] = boolLabel(public)
-	gs.Labels[bridgeapi.LabelGame] = game
+	gs.Labels[contract.LabelRoom] = code
+	gs.Labels[contract.LabelPublic] = boolLabel(public)
+	gs.Labels[contract.LabelGame] = game
 	gs.Annotations[AnnotationRoomCreated] = t0.Add(-time.Minute).Format(time.RFC3339Nano)
-	l := gs.Spec.Lists[bridgeapi.PlayersList]
+	l := gs.Spec.Lists[contract.PlayersList]
 	l.Values = slices.Clone(players)
-	gs.Status.Lists = map[string]agonesv1.ListStatus{bridgeapi.PlayersList: l}
+	gs.Status.Lists = map[string]agonesv1.ListStatus{contract.PlayersList: l}
 	return gs
 }
 
@@ -186,7 +186,7 @@ func TestCreate(t *testing.T) {
 			name: "a ready server without a free seat is not taken",
 			servers: []*agonesv1.GameServer{func() *agonesv1.GameServer {
 				gs := server("treasure", "t-1")
-				gs.Spec.Lists[bridgeapi.PlayersList] = agonesv1.ListStatus{Capacity: 0}
+				gs.Spec.Lists[contract.PlayersList] = agonesv1.ListStatus{Capacity: 0}
 				return gs
 			}()},
 			game: "treasure", room: "ABCD",
@@ -249,7 +249,7 @@ func TestCreate(t *testing.T) {
 			}
 			g := e.f.games[tt.game]
 			gs, _ := e.fake.Get(g.Namespace, got.Name)
-			wantLabels := map[string]string{bridgeapi.LabelRoom: tt.room, bridgeapi.LabelPublic: boolLabel(tt.public), bridgeapi.LabelGame: tt.game}
+			wantLabels := map[string]string{contract.LabelRoom: tt.room, contract.LabelPublic: boolLabel(tt.public), contract.LabelGame: tt.game}
 			for k, v := range wantLabels {
 				if gs.Labels[k] != v {
 					t.Errorf("label %s = %q, want %q", k, gs.Labels[k], v)
@@ -472,9 +472,9 @@ func TestQuickJoin(t *testing.T) {
 	// and with a free seat.
 	want := agonesv1.GameServerSelector{
 		LabelSelector: metav1.LabelSelector{MatchLabels: map[string]string{
-			agonesv1.LabelFleet: "treasure", bridgeapi.LabelRoom: "TWO2", bridgeapi.LabelPublic: "true"}},
+			agonesv1.LabelFleet: "treasure", contract.LabelRoom: "TWO2", contract.LabelPublic: "true"}},
 		GameServerState: ptr(agonesv1.GameServerStateAllocated),
-		Lists:           map[string]agonesv1.ListSelector{bridgeapi.PlayersList: {MinAvailable: 1}},
+		Lists:           map[string]agonesv1.ListSelector{contract.PlayersList: {MinAvailable: 1}},
 	}
 	if diff := cmp.Diff([]agonesv1.GameServerSelector{want}, e.fake.Requests()[0].Spec.Selectors); diff != "" {
 		t.Errorf("quick join allocation selectors (-want +got):\n%s", diff)
@@ -624,7 +624,7 @@ func TestDroppedSeat(t *testing.T) {
 		// t-1's List has no room at all, as far as the stored object goes; the allocator
 		// picks it from a stale cache all the same and drops the host.
 		gs := server("treasure", "t-1")
-		gs.Spec.Lists[bridgeapi.PlayersList] = agonesv1.ListStatus{Capacity: 0}
+		gs.Spec.Lists[contract.PlayersList] = agonesv1.ListStatus{Capacity: 0}
 		e := newEnv(t, Config{}, gs, server("treasure", "t-2"))
 		e.fake.StaleCache(1)
 		stop := stepWhileWaiting(e.clk)
@@ -639,7 +639,7 @@ func TestDroppedSeat(t *testing.T) {
 		// No room is left with nobody in it: t-1 holds no room any more.
 		for _, gs := range e.fake.GameServers() {
 			if isLiveRoom(gs) && len(seats(gs)) == 0 {
-				t.Errorf("gameserver %s is a live room %q with nobody in it", gs.Name, gs.Labels[bridgeapi.LabelRoom])
+				t.Errorf("gameserver %s is a live room %q with nobody in it", gs.Name, gs.Labels[contract.LabelRoom])
 			}
 		}
 		// The next try takes t-2.
@@ -716,7 +716,7 @@ func TestRooms(t *testing.T) {
 	)
 	e.fake.Update("default", "n-1", func(gs *agonesv1.GameServer) {
 		gs.Status.State = agonesv1.GameServerStateAllocated
-		gs.Labels[bridgeapi.LabelRoom] = "NOPE"
+		gs.Labels[contract.LabelRoom] = "NOPE"
 	})
 	e.fake.Update("default", "t-1", func(gs *agonesv1.GameServer) {
 		gs.Annotations[AnnotationRoomCreated] = t0.Add(-2 * time.Minute).Format(time.RFC3339Nano)
@@ -994,10 +994,10 @@ func TestJoinsCoalesce(t *testing.T) {
 		t.Errorf("admitted %d, room_full %d; want 2 and 4 (room of 3, host seated)", admitted, full)
 	}
 	reqs := e.fake.Requests()
-	if len(reqs) != 1 || len(reqs[0].Spec.Lists[bridgeapi.PlayersList].AddValues) != 2 {
+	if len(reqs) != 1 || len(reqs[0].Spec.Lists[contract.PlayersList].AddValues) != 2 {
 		var sizes []int
 		for _, r := range reqs {
-			sizes = append(sizes, len(r.Spec.Lists[bridgeapi.PlayersList].AddValues))
+			sizes = append(sizes, len(r.Spec.Lists[contract.PlayersList].AddValues))
 		}
 		t.Errorf("sent allocations adding %v players, want one adding 2 (the free seats)", sizes)
 	}

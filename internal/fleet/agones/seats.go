@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	agonesv1 "github.com/usher-gg/usher/agones"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 )
 
@@ -183,7 +183,7 @@ func (b *backoffState) reset() { b.b = nil }
 func (f *Fleet) freeLocked(g *Game, gs *agonesv1.GameServer, room string) int {
 	capacity, values := g.MaxPlayers, 0
 	if gs != nil {
-		if l, ok := gs.Status.Lists[bridgeapi.PlayersList]; ok {
+		if l, ok := gs.Status.Lists[contract.PlayersList]; ok {
 			capacity = int(l.Capacity)
 		}
 		values = len(seats(gs))
@@ -237,7 +237,7 @@ func (f *Fleet) learnLocked(room string, res *agonesv1.GameServerAllocation) {
 		return
 	}
 	at, err := time.Parse(time.RFC3339Nano, res.Status.Metadata.Annotations[agonesv1.AnnotationLastAllocated])
-	l, ok := res.Status.Lists[bridgeapi.PlayersList]
+	l, ok := res.Status.Lists[contract.PlayersList]
 	if err != nil || !ok {
 		return
 	}
@@ -357,7 +357,7 @@ func (f *Fleet) leadRoom(g *Game, room string) func(*seatQueue) {
 
 			f.q.mu.Lock()
 			if f.answeredLocked(room, n, res, err) {
-				l := res.Status.Lists[bridgeapi.PlayersList]
+				l := res.Status.Lists[contract.PlayersList]
 				full = int64(len(l.Values)) >= l.Capacity
 			}
 			requeue, seated := f.joinOutcome(g, room, batch, res, err)
@@ -421,7 +421,7 @@ func (f *Fleet) joinOutcome(g *Game, room string, batch []*seatRequest, res *ago
 // For quick match (refuseFull false) a player dropped from a full room is returned too:
 // another room may have a seat.
 func (f *Fleet) seat(g *Game, op, room string, batch []*seatRequest, res *agonesv1.GameServerAllocation, refuseFull bool) (requeue []*seatRequest, seated int) {
-	list := res.Status.Lists[bridgeapi.PlayersList]
+	list := res.Status.Lists[contract.PlayersList]
 	for _, r := range batch {
 		srv, err := f.allocated(g, res, room, r.player)
 		switch {
@@ -471,10 +471,10 @@ func (f *Fleet) leadQuick(g *Game) func(*seatQueue) {
 			waiting = f.answerSeatedLocked(q, g, func(player string) *agonesv1.GameServer { return f.seatedPublic(g, player) })
 			skipped := false
 			for _, gs := range f.gameServers(g.ID) {
-				if !isLiveRoom(gs) || gs.Labels[bridgeapi.LabelPublic] != "true" {
+				if !isLiveRoom(gs) || gs.Labels[contract.LabelPublic] != "true" {
 					continue
 				}
-				room := gs.Labels[bridgeapi.LabelRoom]
+				room := gs.Labels[contract.LabelRoom]
 				free := f.freeLocked(g, gs, room)
 				if free <= 0 {
 					continue
@@ -585,8 +585,8 @@ func (f *Fleet) quickOutcome(g *Game, room string, batch []*seatRequest, res *ag
 // skip does not name. Called with f.q.mu held.
 func (f *Fleet) hasCandidate(g *Game, skip map[string]bool) bool {
 	for _, gs := range f.gameServers(g.ID) {
-		room := gs.Labels[bridgeapi.LabelRoom]
-		if isLiveRoom(gs) && gs.Labels[bridgeapi.LabelPublic] == "true" && !skip[room] && f.freeLocked(g, gs, room) > 0 {
+		room := gs.Labels[contract.LabelRoom]
+		if isLiveRoom(gs) && gs.Labels[contract.LabelPublic] == "true" && !skip[room] && f.freeLocked(g, gs, room) > 0 {
 			return true
 		}
 	}
@@ -596,7 +596,7 @@ func (f *Fleet) hasCandidate(g *Game, skip map[string]bool) bool {
 // seatedPublic is the public live room of g where the watch shows player seated, or nil.
 func (f *Fleet) seatedPublic(g *Game, player string) *agonesv1.GameServer {
 	for _, gs := range f.gameServers(g.ID) {
-		if isLiveRoom(gs) && gs.Labels[bridgeapi.LabelPublic] == "true" && slices.Contains(seats(gs), player) {
+		if isLiveRoom(gs) && gs.Labels[contract.LabelPublic] == "true" && slices.Contains(seats(gs), player) {
 			return gs
 		}
 	}

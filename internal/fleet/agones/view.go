@@ -7,7 +7,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	agonesv1 "github.com/usher-gg/usher/agones"
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 )
 
@@ -63,17 +63,17 @@ func (f *Fleet) liveRoom(room string) *agonesv1.GameServer {
 // The label alone proves nothing: labels outlive the room when a server returns to Ready.
 func isLiveRoom(gs *agonesv1.GameServer) bool {
 	return gs.Status.State == agonesv1.GameServerStateAllocated && gs.DeletionTimestamp == nil &&
-		gs.Labels[bridgeapi.LabelRoom] != ""
+		gs.Labels[contract.LabelRoom] != ""
 }
 
 // seats are the players holding seats: the values of the players List.
 func seats(gs *agonesv1.GameServer) []string {
-	return gs.Status.Lists[bridgeapi.PlayersList].Values
+	return gs.Status.Lists[contract.PlayersList].Values
 }
 
 // maxPlayers is the players List's capacity, or the game's max players without one.
 func maxPlayers(g *Game, gs *agonesv1.GameServer) int {
-	if l, ok := gs.Status.Lists[bridgeapi.PlayersList]; ok && l.Capacity > 0 {
+	if l, ok := gs.Status.Lists[contract.PlayersList]; ok && l.Capacity > 0 {
 		return int(l.Capacity)
 	}
 	return g.MaxPlayers
@@ -132,17 +132,17 @@ func (f *Fleet) changed(old, gs *agonesv1.GameServer) {
 	isRoom := gs != nil && isLiveRoom(gs)
 	switch {
 	case isRoom:
-		f.forget(gs.Labels[bridgeapi.LabelRoom], gs)
+		f.forget(gs.Labels[contract.LabelRoom], gs)
 	case wasRoom:
-		f.forget(old.Labels[bridgeapi.LabelRoom], nil)
+		f.forget(old.Labels[contract.LabelRoom], nil)
 	}
 	switch {
-	case wasRoom && (!isRoom || old.Labels[bridgeapi.LabelRoom] != gs.Labels[bridgeapi.LabelRoom]):
+	case wasRoom && (!isRoom || old.Labels[contract.LabelRoom] != gs.Labels[contract.LabelRoom]):
 		state := "Deleted"
 		if gs != nil {
 			state = string(gs.Status.State)
 		}
-		f.log.Info("room ended", "game", g.ID, "room", old.Labels[bridgeapi.LabelRoom], "gameserver", old.Name,
+		f.log.Info("room ended", "game", g.ID, "room", old.Labels[contract.LabelRoom], "gameserver", old.Name,
 			"ns", old.Namespace, "state", state)
 	}
 	if f.Synced() {

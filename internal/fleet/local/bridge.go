@@ -3,7 +3,7 @@ package local
 import (
 	"context"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // backend is the bridge of one game server: what its process tells Usher over its own
@@ -13,7 +13,7 @@ type backend struct {
 	s  *server
 }
 
-var _ bridgeapi.Backend = backend{}
+var _ contract.Backend = backend{}
 
 func (b backend) Ready(context.Context) error     { return b.st.ready(b.s) }
 func (b backend) Heartbeat(context.Context) error { return b.st.heartbeat(b.s) }
@@ -27,7 +27,7 @@ func (b backend) PlayerDisconnected(_ context.Context, player string) error {
 	return b.st.playerDisconnected(b.s, player)
 }
 
-func (b backend) Allocation(context.Context) (bridgeapi.Allocation, <-chan struct{}, error) {
+func (b backend) Allocation(context.Context) (contract.Allocation, <-chan struct{}, error) {
 	a, changed := b.st.allocation(b.s)
 	return a, changed, nil
 }

@@ -26,7 +26,7 @@ import (
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 )
@@ -76,20 +76,20 @@ func testGameMain(mode string) int {
 		<-ctx.Done()
 		return 0
 	}
-	bc, err := bridgeapi.NewClient(os.Getenv(bridgeapi.EnvBridgeURL), nil)
+	bc, err := contract.NewClient(os.Getenv(contract.EnvBridgeURL), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(os.Getenv(bridgeapi.EnvHost), os.Getenv(bridgeapi.EnvPort)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(os.Getenv(contract.EnvHost), os.Getenv(contract.EnvPort)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s %s", os.Getenv(bridgeapi.EnvGame), os.Getenv(bridgeapi.EnvServer))
+		fmt.Fprintf(w, "%s %s", os.Getenv(contract.EnvGame), os.Getenv(contract.EnvServer))
 	}))
-	fmt.Printf("test game %s listening on %s\n", os.Getenv(bridgeapi.EnvServer), ln.Addr())
+	fmt.Printf("test game %s listening on %s\n", os.Getenv(contract.EnvServer), ln.Addr())
 	if mode == "parent" {
 		child := exec.Command(os.Args[0])
 		child.Env = append(os.Environ(), envTestGame+"=sleep")
@@ -316,7 +316,7 @@ func TestFleetAllocationLongPoll(t *testing.T) {
 	ctx := context.Background()
 	eventually(t, 10*time.Second, "a Ready server", func() bool { return len(fx.servers("poll", StateReady)) == 1 })
 	name := fx.servers("poll", StateReady)[0].Name
-	bc, err := bridgeapi.NewClient(fx.bridgeURL(t, name), nil)
+	bc, err := contract.NewClient(fx.bridgeURL(t, name), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,10 +324,10 @@ func TestFleetAllocationLongPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if before.State != bridgeapi.StateReady || before.Room != "" {
+	if before.State != contract.StateReady || before.Room != "" {
 		t.Fatalf("allocation before create = %+v, want Ready without a room", before)
 	}
-	got := make(chan bridgeapi.Allocation, 1)
+	got := make(chan contract.Allocation, 1)
 	go func() {
 		a, err := bc.WaitAllocation(ctx, before.Version, 10*time.Second)
 		if err != nil {
@@ -344,7 +344,7 @@ func TestFleetAllocationLongPoll(t *testing.T) {
 	}
 	select {
 	case a := <-got:
-		if a.State != bridgeapi.StateAllocated || a.Room != "POLL" || a.Public || !slices.Equal(a.Players, []string{"host"}) {
+		if a.State != contract.StateAllocated || a.Room != "POLL" || a.Public || !slices.Equal(a.Players, []string{"host"}) {
 			t.Errorf("long poll = %+v, want Allocated, room POLL, private, players [host]", a)
 		}
 	case <-time.After(5 * time.Second):
@@ -465,7 +465,7 @@ func TestFleetMaxServers(t *testing.T) {
 	}
 	// A room that ends frees a slot for the buffer.
 	name := fx.servers("capped", StateAllocated)[0].Name
-	bc, err := bridgeapi.NewClient(fx.bridgeURL(t, name), nil)
+	bc, err := contract.NewClient(fx.bridgeURL(t, name), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +558,7 @@ func TestFleetStopKillsEverything(t *testing.T) {
 		t.Errorf("the game server's child %d still runs 5s after Run returned", child)
 	}
 	for _, u := range bridges {
-		if resp, err := http.Get(u + bridgeapi.PathAllocation); err == nil {
+		if resp, err := http.Get(u + contract.PathAllocation); err == nil {
 			resp.Body.Close()
 			t.Errorf("bridge %s still answers after Run returned", u)
 		}
@@ -599,7 +599,7 @@ func TestFleetSeatExpiry(t *testing.T) {
 	if _, err := fx.f.Join(ctx, "expiry", "SEAT", "ghost"); err != nil {
 		t.Fatal(err)
 	}
-	bc, err := bridgeapi.NewClient(fx.bridgeURL(t, srv.Name), nil)
+	bc, err := contract.NewClient(fx.bridgeURL(t, srv.Name), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

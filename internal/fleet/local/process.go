@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 )
 
 // maxLogLine bounds a line of game server output in the log; the rest of a longer line is dropped.
@@ -50,7 +50,7 @@ func (f *Fleet) start(s *server) {
 	f.st.setAddr(s, addr, bridgeURL)
 
 	bridge := &http.Server{
-		Handler:           bridgeapi.NewHandler(backend{st: f.st, s: s}),
+		Handler:           contract.NewHandler(backend{st: f.st, s: s}),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -64,11 +64,11 @@ func (f *Fleet) start(s *server) {
 	cmd := exec.Command(g.Command[0], g.Command[1:]...)
 	cmd.Dir = g.Dir
 	cmd.Env = append(append(os.Environ(), g.Env...),
-		bridgeapi.EnvPort+"="+strconv.Itoa(port),
-		bridgeapi.EnvHost+"=127.0.0.1",
-		bridgeapi.EnvBridgeURL+"="+bridgeURL,
-		bridgeapi.EnvGame+"="+s.game,
-		bridgeapi.EnvServer+"="+s.name,
+		contract.EnvPort+"="+strconv.Itoa(port),
+		contract.EnvHost+"=127.0.0.1",
+		contract.EnvBridgeURL+"="+bridgeURL,
+		contract.EnvGame+"="+s.game,
+		contract.EnvServer+"="+s.name,
 	)
 	stdout := &lineWriter{log: log, level: slog.LevelDebug, stream: "stdout"}
 	stderr := &lineWriter{log: log, level: slog.LevelInfo, stream: "stderr"}

@@ -11,7 +11,7 @@ import (
 
 	"k8s.io/utils/clock"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 )
@@ -20,10 +20,10 @@ import (
 // counts them. They follow Agones: Starting → Ready → Allocated → Shutdown, and Unhealthy
 // for a server that missed its heartbeats or never became Ready and is being killed.
 const (
-	StateStarting  = bridgeapi.StateStarting
-	StateReady     = bridgeapi.StateReady
-	StateAllocated = bridgeapi.StateAllocated
-	StateShutdown  = bridgeapi.StateShutdown
+	StateStarting  = contract.StateStarting
+	StateReady     = contract.StateReady
+	StateAllocated = contract.StateAllocated
+	StateShutdown  = contract.StateShutdown
 	StateUnhealthy = "Unhealthy"
 )
 
@@ -387,7 +387,7 @@ func (st *state) ready(s *server) error {
 	case StateReady, StateAllocated:
 		return nil
 	default:
-		return fmt.Errorf("ready in state %s: %w", s.state, bridgeapi.ErrBadState)
+		return fmt.Errorf("ready in state %s: %w", s.state, contract.ErrBadState)
 	}
 }
 
@@ -400,7 +400,7 @@ func (st *state) heartbeat(s *server) error {
 		s.heartbeatAt = st.clk.Now()
 		return nil
 	default:
-		return fmt.Errorf("heartbeat in state %s: %w", s.state, bridgeapi.ErrBadState)
+		return fmt.Errorf("heartbeat in state %s: %w", s.state, contract.ErrBadState)
 	}
 }
 
@@ -410,7 +410,7 @@ func (st *state) playerConnected(s *server, player string) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if s.state != StateAllocated {
-		return fmt.Errorf("player connected in state %s: %w", s.state, bridgeapi.ErrBadState)
+		return fmt.Errorf("player connected in state %s: %w", s.state, contract.ErrBadState)
 	}
 	se := s.seatOf(player)
 	switch {
@@ -421,7 +421,7 @@ func (st *state) playerConnected(s *server, player string) error {
 		s.nConnected++
 		s.played = true
 	case len(s.seats) >= s.maxPlayers:
-		return fmt.Errorf("player connected to room %s: %w", s.room, bridgeapi.ErrRoomFull)
+		return fmt.Errorf("player connected to room %s: %w", s.room, contract.ErrRoomFull)
 	default:
 		s.addSeat(&seat{player: player, connected: true})
 	}
@@ -485,7 +485,7 @@ func (st *state) shutdown(s *server) error {
 	case StateShutdown:
 		return nil
 	case StateUnhealthy:
-		return fmt.Errorf("shutdown in state %s: %w", s.state, bridgeapi.ErrBadState)
+		return fmt.Errorf("shutdown in state %s: %w", s.state, contract.ErrBadState)
 	}
 	s.shutdownAt = st.clk.Now()
 	st.setStateLocked(s, StateShutdown)
@@ -495,15 +495,15 @@ func (st *state) shutdown(s *server) error {
 }
 
 // allocation handles GET /allocation.
-func (st *state) allocation(s *server) (bridgeapi.Allocation, <-chan struct{}) {
+func (st *state) allocation(s *server) (contract.Allocation, <-chan struct{}) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	a := bridgeapi.Allocation{
+	a := contract.Allocation{
 		Version: s.version, State: s.state, Game: s.game, Room: s.room, Public: s.public,
 		MaxPlayers: s.maxPlayers, Players: make([]string, 0, len(s.seats)), Connected: []string{},
 	}
 	if a.State == StateUnhealthy {
-		a.State = bridgeapi.StateShutdown // the bridge protocol knows four states; this one is ending
+		a.State = contract.StateShutdown // the bridge protocol knows four states; this one is ending
 	}
 	for _, se := range s.seats {
 		a.Players = append(a.Players, se.player)

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"github.com/usher-gg/usher/gdsdk-bridge/bridgeapi"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 )
@@ -399,14 +399,14 @@ func TestBridgeBackend(t *testing.T) {
 	fx := newStateFixture(t, Config{Games: []Game{game("g", 2)}})
 	st := fx.st
 	s := fx.add(t, "g")
-	srv := httptest.NewServer(bridgeapi.NewHandler(backend{st: st, s: s}))
+	srv := httptest.NewServer(contract.NewHandler(backend{st: st, s: s}))
 	defer srv.Close()
-	c, err := bridgeapi.NewClient(srv.URL, nil)
+	c, err := contract.NewClient(srv.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	alloc := func() bridgeapi.Allocation {
+	alloc := func() contract.Allocation {
 		t.Helper()
 		a, err := c.Allocation(ctx)
 		if err != nil {
@@ -414,7 +414,7 @@ func TestBridgeBackend(t *testing.T) {
 		}
 		return a
 	}
-	if err := c.PlayerConnected(ctx, "x"); !errors.Is(err, bridgeapi.ErrBadState) {
+	if err := c.PlayerConnected(ctx, "x"); !errors.Is(err, contract.ErrBadState) {
 		t.Errorf("connected to a Starting server: err = %v, want ErrBadState", err)
 	}
 	for range 2 { // idempotent
@@ -425,11 +425,11 @@ func TestBridgeBackend(t *testing.T) {
 	if err := c.Heartbeat(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PlayerConnected(ctx, "x"); !errors.Is(err, bridgeapi.ErrBadState) {
+	if err := c.PlayerConnected(ctx, "x"); !errors.Is(err, contract.ErrBadState) {
 		t.Errorf("connected to a Ready server: err = %v, want ErrBadState", err)
 	}
 	ready := alloc()
-	if ready.State != bridgeapi.StateReady || ready.Version < 2 {
+	if ready.State != contract.StateReady || ready.Version < 2 {
 		t.Errorf("allocation = %+v, want Ready at version >= 2", ready)
 	}
 
@@ -440,7 +440,7 @@ func TestBridgeBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := alloc()
-	want := bridgeapi.Allocation{Version: got.Version, State: bridgeapi.StateAllocated, Game: "g", Room: "BRDG", Public: true,
+	want := contract.Allocation{Version: got.Version, State: contract.StateAllocated, Game: "g", Room: "BRDG", Public: true,
 		MaxPlayers: 2, Players: []string{"host"}, Connected: []string{}}
 	if diff := cmp.Diff(want, got); diff != "" || got.Version <= ready.Version {
 		t.Errorf("allocation after create and a second Ready (-want +got):\n%s(version %d → %d)", diff, ready.Version, got.Version)
@@ -455,7 +455,7 @@ func TestBridgeBackend(t *testing.T) {
 	if err := c.PlayerConnected(ctx, "host"); err != nil { // repeated: no change
 		t.Fatal(err)
 	}
-	if err := c.PlayerConnected(ctx, "third"); !errors.Is(err, bridgeapi.ErrRoomFull) {
+	if err := c.PlayerConnected(ctx, "third"); !errors.Is(err, contract.ErrRoomFull) {
 		t.Errorf("connected to a full room: err = %v, want ErrRoomFull", err)
 	}
 	if _, err := st.join("g", "BRDG", "joiner"); !errors.Is(err, match.ErrRoomFull) {
@@ -483,7 +483,7 @@ func TestBridgeBackend(t *testing.T) {
 
 	// A long poll sees the next change.
 	before := alloc()
-	done := make(chan bridgeapi.Allocation)
+	done := make(chan contract.Allocation)
 	go func() {
 		a, err := c.WaitAllocation(ctx, before.Version, 10*time.Second)
 		if err != nil {
@@ -496,7 +496,7 @@ func TestBridgeBackend(t *testing.T) {
 	}
 	select {
 	case a := <-done:
-		if a.State != bridgeapi.StateShutdown || a.Version <= before.Version {
+		if a.State != contract.StateShutdown || a.Version <= before.Version {
 			t.Errorf("long poll = %+v, want Shutdown after version %d", a, before.Version)
 		}
 	case <-time.After(5 * time.Second):
@@ -508,7 +508,7 @@ func TestBridgeBackend(t *testing.T) {
 	if err := c.Shutdown(ctx); err != nil { // idempotent
 		t.Error(err)
 	}
-	if err := c.Ready(ctx); !errors.Is(err, bridgeapi.ErrBadState) {
+	if err := c.Ready(ctx); !errors.Is(err, contract.ErrBadState) {
 		t.Errorf("ready after shutdown: err = %v, want ErrBadState", err)
 	}
 }
@@ -533,7 +533,7 @@ func TestHealthChecks(t *testing.T) {
 	if alive.state != StateAllocated || silent.state != StateUnhealthy || silent.exitReason != exitUnhealthy {
 		t.Errorf("after 12s: alive %s, silent %s (%s); want Allocated, Unhealthy (unhealthy)", alive.state, silent.state, silent.exitReason)
 	}
-	if err := st.heartbeat(silent); !errors.Is(err, bridgeapi.ErrBadState) {
+	if err := st.heartbeat(silent); !errors.Is(err, contract.ErrBadState) {
 		t.Errorf("heartbeat when Unhealthy: err = %v, want ErrBadState (Unhealthy is terminal)", err)
 	}
 	fx.clk.Step(11 * time.Second)

@@ -1,4 +1,4 @@
-package bridgeapi
+package contract
 
 import (
 	"bytes"

@@ -1,14 +1,18 @@
-// Package bridgeapi is the bridge protocol: how a game server (Godot or any engine) tells its
-// bridge that it is ready, alive, who connected or left, and that it is done, and how it reads
-// the allocation it was given (room code, game, expected players).
+// Package contract is the game-server contract in one place: what Usher and a game server
+// (Godot or any engine) agree on. It holds the environment variables a game server is started
+// with, the query parameters and headers Usher's proxy dials it with, the labels and seat list
+// Usher puts on Agones GameServers, and the bridge protocol: how a game server tells its bridge
+// that it is ready, alive, who connected or left, and that it is done, and how it reads the
+// allocation it was given (room code, game, expected players).
 //
-// The protocol is small JSON over HTTP on localhost, so any engine can speak it (Godot's
-// HTTPRequest does). The bridge is served by Usher itself in local mode (one listener per game
-// server process) and by the gdsdk-bridge sidecar beside each GameServer in Agones. This
-// package holds the wire types, an http.Handler over a Backend, and a Client for game servers
-// written in Go. It depends on nothing but the standard library. The full contract is in
-// docs/game-servers.md.
-package bridgeapi
+// The bridge protocol is small JSON over HTTP on localhost, so any engine can speak it (Godot's
+// HTTPRequest does; godot/addons/usher mirrors these names). The bridge is served by Usher
+// itself in local mode (one listener per game server process) and by the gdsdk-bridge sidecar
+// beside each GameServer in Agones; both serve it through this package's http.Handler over a
+// Backend, and game servers written in Go speak it with its Client. The public agones package,
+// both fleets, the proxy, the example server and the sidecar import it, so it depends on
+// nothing but the standard library. The full contract is in docs/game-servers.md.
+package contract
 
 import (
 	"context"
