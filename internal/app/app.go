@@ -186,7 +186,8 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 				Buffer: g.Buffer, MaxServers: g.MaxServers,
 			})
 		}
-		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace},
+		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace,
+			ReconnectGrace: a.cfg.ReconnectGrace},
 			a.Metrics, clk, a.log.With("component", "fleet"))
 		if err != nil {
 			return nil, fmt.Errorf("local fleet: %w", err)
@@ -257,7 +258,8 @@ func (a *App) closeRedis() {
 }
 
 // Run serves until ctx is done, then shuts down gracefully: /readyz fails, the drain delay
-// passes, listeners close, proxied sessions get a 1001 close, and the game servers stop.
+// passes, listeners close, proxied sessions get a 1012 close spread over the drain window
+// (players reconnect through another replica), and the game servers stop.
 func (a *App) Run(ctx context.Context) error {
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
@@ -297,15 +299,19 @@ func (a *App) shutdown() {
 	time.Sleep(a.cfg.DrainDelay)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	// Stop accepting first, then close the sessions (1001) while the listener drains.
+	// Stop accepting first, so that players told to reconnect (1012) reach another replica,
+	// then close the sessions over the drain window while the listener drains.
+	if err := a.publicLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		a.log.Warn("public listener close", "err", err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := a.API.App().ShutdownWithContext(ctx); err != nil {
+		if err := a.API.App().ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 			a.log.Warn("public listener shutdown", "err", err)
 		}
 	}()
-	if err := a.Proxy.Shutdown(ctx); err != nil {
+	if err := a.Proxy.Drain(ctx, a.cfg.DrainWindow); err != nil {
 		a.log.Warn("proxy shutdown", "err", err)
 	}
 	<-done

@@ -74,7 +74,8 @@ type Config struct {
 
 	AllocationWait  time.Duration // how long a join waits for a game server to become ready
 	DrainDelay      time.Duration // after SIGTERM: /readyz fails for this long before the listener closes
-	ShutdownTimeout time.Duration // then: how long proxied sessions and servers get to finish
+	DrainWindow     time.Duration // then: live sessions are closed with 1012 evenly over this long
+	ShutdownTimeout time.Duration // from the listener closing: how long proxied sessions and servers get to finish
 
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
@@ -171,6 +172,7 @@ func Default(mode Mode) Config {
 		c.Listen, c.AdminListen = ":8080", ":8081"
 		c.AllowedOrigins = nil
 		c.DrainDelay = 5 * time.Second
+		c.DrainWindow = 5 * time.Second
 		c.ShutdownTimeout = 20 * time.Second
 		c.LogFormat = "json"
 	}
@@ -210,6 +212,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a player whose connection ended abnormally (network loss, Usher restarting) keeps their seat to rejoin (0 to 10m)")
 	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
+	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "after the listeners close, live sessions are closed with 1012 (reconnect elsewhere) evenly over this long; shorter than --shutdown-timeout")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the drain delay, how long sessions and game servers get to finish")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
@@ -402,6 +405,8 @@ func (c Config) Validate() error {
 	check(c.ReconnectGrace >= 0 && c.ReconnectGrace <= 10*time.Minute, "--reconnect-grace must be 0 to 10m, got %s", c.ReconnectGrace)
 	check(c.AllocationWait >= 0 && c.AllocationWait <= time.Minute, "--allocation-wait must be 0 to 1m")
 	check(c.DrainDelay >= 0 && c.ShutdownTimeout >= 0, "--drain-delay and --shutdown-timeout must be >= 0")
+	check(c.DrainWindow >= 0 && (c.DrainWindow == 0 || c.DrainWindow < c.ShutdownTimeout),
+		"--drain-window must be 0, or between 0 and --shutdown-timeout (%s), got %s", c.ShutdownTimeout, c.DrainWindow)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)
 	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error",
 		"--log-level must be debug, info, warn or error, got %q", c.LogLevel)

@@ -225,9 +225,9 @@ func (es *evSession) finish(from *evLeg, ev event) bool {
 	return true
 }
 
-// kick ends the session because the player joined another room (Proxy.Kick), on its loop.
-func (es *evSession) kick() {
-	es.lp.post(func() { es.finish(nil, event{kind: evMoved}) })
+// endWith ends the session because of ev (Proxy.Kick, Proxy.Drain), on its loop.
+func (es *evSession) endWith(ev event) {
+	es.lp.post(func() { es.finish(nil, ev) })
 }
 
 // abort drops both connections now.

@@ -435,14 +435,14 @@ func TestJoinRateLimitPerIPAndPlayer(t *testing.T) {
 	})
 }
 
-func TestGracefulShutdownClosesWith1001(t *testing.T) {
+func TestGracefulShutdownClosesWith1012(t *testing.T) {
 	h := startUsher(t, nil)
 	j := h.mustJoin(h.token("").Token, `{"game":"example"}`)
 	c := h.mustDial(j.ConnectURL)
 	readWelcome(t, c)
 	h.cancel()
-	if got := closeCode(t, c, 10*time.Second); got != websocket.CloseGoingAway {
-		t.Errorf("close code on shutdown %d, want 1001", got)
+	if got := closeCode(t, c, 10*time.Second); got != websocket.CloseServiceRestart {
+		t.Errorf("close code on shutdown %d, want 1012 (reconnect elsewhere)", got)
 	}
 	h.stop()
 	for _, s := range h.app.Local.Servers() {
