@@ -292,6 +292,11 @@ func TestHandlerErrors(t *testing.T) {
 			call: func(ctx context.Context, c *Client) error { return c.PlayerConnected(ctx, "") }},
 		{name: "missing player", method: "POST", path: PathDisconnected, body: `{}`,
 			wantStatus: 400, wantCode: "invalid_request"},
+		{name: "unknown reason", method: "POST", path: PathDisconnected, body: `{"player":"p1","reason":"gone"}`,
+			wantStatus: 400, wantCode: "invalid_request",
+			call: func(ctx context.Context, c *Client) error { return c.PlayerDisconnected(ctx, "p1", "gone") }},
+		{name: "reason on connected", method: "POST", path: PathConnected, body: `{"player":"p1","reason":"lost"}`,
+			wantStatus: 400, wantCode: "invalid_request"},
 		{name: "player id too long", method: "POST", path: PathDisconnected,
 			body: `{"player":"` + strings.Repeat("a", MaxPlayerIDLen+1) + `"}`, wantStatus: 400, wantCode: "invalid_request",
 			call: func(ctx context.Context, c *Client) error {
