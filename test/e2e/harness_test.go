@@ -252,6 +252,17 @@ func (h *harness) dial(connectURL, origin string) (*websocket.Conn, int, string)
 	return nil, resp.StatusCode, e.Error.Code
 }
 
+// mustDialNative connects like a native client: no Origin (serve mode allows no browser).
+func (h *harness) mustDialNative(connectURL string) *websocket.Conn {
+	h.t.Helper()
+	c, st, code := h.dial(connectURL, "")
+	if c == nil {
+		h.t.Fatalf("connect: %d %s", st, code)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (h *harness) mustDial(connectURL string) *websocket.Conn {
 	h.t.Helper()
 	c, st, code := h.dial(connectURL, "http://localhost:5173")
