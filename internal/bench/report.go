@@ -52,6 +52,11 @@ func Markdown(rep *Report) string {
 	} else if c.MaxMessageRate > 0 {
 		rate = fmt.Sprintf("%d/s", c.MaxMessageRate)
 	}
+	store := "in memory"
+	if c.RedisURL != "" {
+		store = "in Redis (`--redis-url`)"
+	}
+	p("\n**Shared state** (tickets, rate limits, holds, room-code claims): %s.\n", store)
 	p("\n**Setup.** %d players per path, %d-byte binary messages, echoed by the example game server "+
 		"(USHER_EXAMPLE_ECHO=1, %d rooms). Light: %.0f message/s per player; paced: %.0f messages/s per player; each for %s (after %s warm-up). "+
 		"Saturated: one message in flight per player, at most %.0f/s each, for %s. %d rounds, paths rotated "+
