@@ -805,8 +805,9 @@ func TestUpstreamClosedWhenUpgradeFails(t *testing.T) {
 func TestHandshakeTimeoutReleasesGameServer(t *testing.T) {
 	cfg := testConfig()
 	// The timer usually expires before fasthttp hands the connection over, but a fast hijack
-	// can still win the race (then the session starts and the client's close ends it). Either
-	// way the game server connection must be released with 1001 and nothing may be left behind.
+	// can still win the race (then the session starts and the client's going ends it: 4004,
+	// the client closed its socket without a close frame). Either way the game server
+	// connection must be released and nothing may be left behind.
 	cfg.HandshakeTimeout = time.Nanosecond
 	h := newHarness(t, cfg)
 	up := newUpstream(t, drain)
@@ -818,8 +819,8 @@ func TestHandshakeTimeoutReleasesGameServer(t *testing.T) {
 		_ = c.Close()
 	}
 	got := up.nextClose(t)
-	if got != (closeInfo{1001, "client did not connect"}) && got != (closeInfo{1001, "client gone"}) {
-		t.Errorf("game server got %+v, want 1001 \"client did not connect\" (or \"client gone\" if the hijack won)", got)
+	if got != (closeInfo{1001, "client did not connect"}) && got != (closeInfo{contract.CloseLost, "connection lost"}) {
+		t.Errorf("game server got %+v, want 1001 \"client did not connect\" (or 4004 \"connection lost\" if the hijack won)", got)
 	}
 	h.waitIdle()
 }
