@@ -235,8 +235,8 @@ func TestReplicasShareRoomsAndLimits(t *testing.T) {
 // TestReplicasNeverShareACode: 2,000 rooms created at once through both replicas all get
 // codes of their own.
 func TestReplicasNeverShareACode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("2,000 rooms: not in -short")
+	if testing.Short() || raceEnabled {
+		t.Skip("2,000 rooms through the fake allocator: not in -short, nor under -race (CI's plain go test pass runs it)")
 	}
 	const n = 2000
 	rs := startReplicas(t, n, func(c *config.Config) { c.AllocationWait = 30 * time.Second })
