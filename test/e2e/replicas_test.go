@@ -30,23 +30,23 @@ type replicas struct {
 	redis *redistest.Server
 	r     [2]*harness
 	lb    *harness // the API through the balancer
-	rooms map[string]*countingServer
+	rooms map[string]*echoServer
 }
 
-// startReplicas starts the pair with servers game servers (each a countingServer of its own)
+// startReplicas starts the pair with servers game servers (each an echoServer of its own)
 // in the fake; edit changes both replicas' config.
 func startReplicas(t *testing.T, servers int, edit func(*config.Config)) *replicas {
 	t.Helper()
-	rs := &replicas{fake: agonestest.NewServer(t), redis: redistest.Start(t), rooms: map[string]*countingServer{}}
+	rs := &replicas{fake: agonestest.NewServer(t), redis: redistest.Start(t), rooms: map[string]*echoServer{}}
 	rs.fake.SetBatchWait(10 * time.Millisecond)
 	for i := range servers {
-		cs := startCounting(t)
+		es := startEcho(t)
 		name := fmt.Sprintf("example-x7k2p-%05d", i)
 		gs := agonestest.GameServer("usher-games", "example", name, "ws", 4)
 		gs.Status.Address = "127.0.0.1"
-		gs.Status.Ports = []agones.GameServerStatusPort{{Name: "ws", Port: cs.port()}}
+		gs.Status.Ports = []agones.GameServerStatusPort{{Name: "ws", Port: es.port()}}
 		rs.fake.Add(gs)
-		rs.rooms[name] = cs
+		rs.rooms[name] = es
 	}
 	k, _ := auth.GenerateKey()
 	keyPEM, _ := auth.MarshalKey(k)
@@ -68,8 +68,8 @@ func startReplicas(t *testing.T, servers int, edit func(*config.Config)) *replic
 	return rs
 }
 
-// server is the counting game server holding room (by its code, from the fake's labels).
-func (rs *replicas) server(t *testing.T, room string) *countingServer {
+// server is the game server holding room (by its code, from the fake's labels).
+func (rs *replicas) server(t *testing.T, room string) *echoServer {
 	t.Helper()
 	for _, gs := range rs.fake.GameServers() {
 		if gs.Labels[contract.LabelRoom] == room {
@@ -118,54 +118,6 @@ func startBalancer(t *testing.T, backends []string) string {
 		}
 	}()
 	return ln.Addr().String()
-}
-
-// countingServer is a game server on loopback that echoes messages and counts each player's
-// connections (the query Usher's proxy adds).
-type countingServer struct {
-	ln       net.Listener
-	mu       sync.Mutex
-	connects map[string]int
-}
-
-func startCounting(tb testing.TB) *countingServer {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cs := &countingServer{ln: ln, connects: map[string]int{}}
-	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		cs.mu.Lock()
-		cs.connects[r.URL.Query().Get(contract.QueryPlayer)]++
-		cs.mu.Unlock()
-		for {
-			mt, b, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if c.WriteMessage(mt, b) != nil {
-				return
-			}
-		}
-	})}
-	go srv.Serve(ln)
-	tb.Cleanup(func() { srv.Close() })
-	return cs
-}
-
-func (cs *countingServer) port() int32 { return int32(cs.ln.Addr().(*net.TCPAddr).Port) }
-
-func (cs *countingServer) count(player string) int {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	return cs.connects[player]
 }
 
 // TestReplicasShareTickets: a ticket issued by one replica is redeemed at the other, exactly
