@@ -69,9 +69,11 @@ func (c *Client) PlayerConnected(ctx context.Context, player string) error {
 	return c.post(ctx, PathConnected, PlayerRequest{Player: player})
 }
 
-// PlayerDisconnected reports that a player's connection ended.
-func (c *Client) PlayerDisconnected(ctx context.Context, player string) error {
-	return c.post(ctx, PathDisconnected, PlayerRequest{Player: player})
+// PlayerDisconnected reports that a player's connection ended, for reason: ReasonLeft, or
+// ReasonLost to keep the seat for the reconnect grace (DisconnectReason picks it from the
+// close code).
+func (c *Client) PlayerDisconnected(ctx context.Context, player, reason string) error {
+	return c.post(ctx, PathDisconnected, PlayerRequest{Player: player, Reason: reason})
 }
 
 // Allocation reads the current allocation.

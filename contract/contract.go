@@ -78,6 +78,48 @@ type Allocation struct {
 // PlayerRequest is the body of POST /players/connected and /players/disconnected.
 type PlayerRequest struct {
 	Player string `json:"player"`
+	// Reason (disconnected only) says why the player's connection ended: ReasonLeft (the
+	// default when empty) frees the seat at once, ReasonLost keeps it for the reconnect grace.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Reasons of POST /players/disconnected.
+const (
+	// ReasonLeft: the player left (closed their connection, or was closed for cause). The
+	// seat is freed at once.
+	ReasonLeft = "left"
+	// ReasonLost: the player's connection broke (network loss, Usher restarting); they may
+	// come back. The seat is kept for the reconnect grace (30 s by default), then freed.
+	ReasonLost = "lost"
+)
+
+// Close codes Usher's proxy sends a game server when a player's session ends other than by the
+// player's own close (which is forwarded as the player sent it, 1000 for a clean leave). They
+// tell a player who may come back from one who left.
+const (
+	// CloseLost: the player's connection broke without a close (network loss, ping timeout,
+	// a client that stopped reading). Report the player disconnected with ReasonLost.
+	CloseLost = 4004
+	// CloseServiceRestart (1012): Usher is draining; the player reconnects through another
+	// replica. Report the player disconnected with ReasonLost.
+	CloseServiceRestart = 1012
+	// CloseMoved: the player joined another room (Usher sends the game server 1001 for this;
+	// the player gets 4003). Report ReasonLeft.
+	CloseMoved = 4003
+	// CloseAbnormal (1006) is what WebSocket libraries report when a connection ends with no
+	// close frame at all: Usher itself vanished. Report ReasonLost.
+	CloseAbnormal = 1006
+)
+
+// DisconnectReason is the reason a game server reports for a player whose connection from
+// Usher ended with close code code (CloseAbnormal when it ended without a close frame):
+// ReasonLost for CloseLost, CloseServiceRestart and CloseAbnormal, ReasonLeft otherwise.
+func DisconnectReason(code int) string {
+	switch code {
+	case CloseLost, CloseServiceRestart, CloseAbnormal:
+		return ReasonLost
+	}
+	return ReasonLeft
 }
 
 // ErrorBody is the body of every error answer: {"error": {"code": "...", "message": "..."}}.
@@ -111,8 +153,11 @@ type Backend interface {
 	// PlayerConnected says a player's WebSocket reached the game server: the seat it held
 	// is now taken. A player holding no seat gets one if one is free, else ErrRoomFull.
 	PlayerConnected(ctx context.Context, player string) error
-	// PlayerDisconnected frees the player's seat. Unknown players are ignored.
-	PlayerDisconnected(ctx context.Context, player string) error
+	// PlayerDisconnected says a player's connection ended, for reason (ReasonLeft or
+	// ReasonLost). A player who left frees their seat at once; a lost player's seat is kept,
+	// reserved, for the reconnect grace, so they can join the room again even if it is full
+	// (a seat kept this way counts as taken). Unknown players are ignored.
+	PlayerDisconnected(ctx context.Context, player, reason string) error
 	// Shutdown says the game server is done: its room ends and it will exit.
 	Shutdown(ctx context.Context) error
 	// Allocation returns the current allocation and a channel that is closed at the next change.

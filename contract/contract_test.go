@@ -91,7 +91,7 @@ func (m *memBackend) PlayerConnected(_ context.Context, player string) error {
 	return nil
 }
 
-func (m *memBackend) PlayerDisconnected(_ context.Context, player string) error {
+func (m *memBackend) PlayerDisconnected(_ context.Context, player, _ string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
@@ -223,8 +223,8 @@ func TestClientLifecycle(t *testing.T) {
 		t.Fatalf("connect p3 to a full room: err = %v, want ErrRoomFull only", err)
 	}
 
-	mustDo("disconnect p1", c.PlayerDisconnected(ctx, "p1"))
-	mustDo("disconnect unknown", c.PlayerDisconnected(ctx, "nobody"))
+	mustDo("disconnect p1", c.PlayerDisconnected(ctx, "p1", ReasonLeft))
+	mustDo("disconnect unknown", c.PlayerDisconnected(ctx, "nobody", ""))
 	check(Allocation{Version: 6, State: StateAllocated, Game: "demo", Room: "K7QX", MaxPlayers: 2,
 		Players: []string{"p2"}, Connected: []string{"p2"}})
 	mustDo("connect p3 after p1 left", c.PlayerConnected(ctx, "p3"))
@@ -292,10 +292,15 @@ func TestHandlerErrors(t *testing.T) {
 			call: func(ctx context.Context, c *Client) error { return c.PlayerConnected(ctx, "") }},
 		{name: "missing player", method: "POST", path: PathDisconnected, body: `{}`,
 			wantStatus: 400, wantCode: "invalid_request"},
+		{name: "unknown reason", method: "POST", path: PathDisconnected, body: `{"player":"p1","reason":"gone"}`,
+			wantStatus: 400, wantCode: "invalid_request",
+			call: func(ctx context.Context, c *Client) error { return c.PlayerDisconnected(ctx, "p1", "gone") }},
+		{name: "reason on connected", method: "POST", path: PathConnected, body: `{"player":"p1","reason":"lost"}`,
+			wantStatus: 400, wantCode: "invalid_request"},
 		{name: "player id too long", method: "POST", path: PathDisconnected,
 			body: `{"player":"` + strings.Repeat("a", MaxPlayerIDLen+1) + `"}`, wantStatus: 400, wantCode: "invalid_request",
 			call: func(ctx context.Context, c *Client) error {
-				return c.PlayerDisconnected(ctx, strings.Repeat("a", MaxPlayerIDLen+1))
+				return c.PlayerDisconnected(ctx, strings.Repeat("a", MaxPlayerIDLen+1), ReasonLeft)
 			}},
 		{name: "player id with newline", method: "POST", path: PathConnected, body: `{"player":"a\nb"}`,
 			wantStatus: 400, wantCode: "invalid_request",

@@ -28,8 +28,22 @@ func NewHandler(b Backend) http.Handler {
 	mux.HandleFunc("POST "+PathReady, h.action(b.Ready))
 	mux.HandleFunc("POST "+PathHeartbeat, h.action(b.Heartbeat))
 	mux.HandleFunc("POST "+PathShutdown, h.action(b.Shutdown))
-	mux.HandleFunc("POST "+PathConnected, h.player(b.PlayerConnected))
-	mux.HandleFunc("POST "+PathDisconnected, h.player(b.PlayerDisconnected))
+	mux.HandleFunc("POST "+PathConnected, h.player(func(ctx context.Context, player, reason string) error {
+		if reason != "" {
+			return errNoReason
+		}
+		return b.PlayerConnected(ctx, player)
+	}))
+	mux.HandleFunc("POST "+PathDisconnected, h.player(func(ctx context.Context, player, reason string) error {
+		switch reason {
+		case "":
+			reason = ReasonLeft
+		case ReasonLeft, ReasonLost:
+		default:
+			return errBadReason
+		}
+		return b.PlayerDisconnected(ctx, player, reason)
+	}))
 	mux.HandleFunc("GET "+PathAllocation, h.allocation)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		// The catch-all also matches known paths called with the wrong method, which the
@@ -69,7 +83,13 @@ func (h *handler) action(f func(context.Context) error) http.HandlerFunc {
 	}
 }
 
-func (h *handler) player(f func(context.Context, string) error) http.HandlerFunc {
+// Bad reasons, answered 400 invalid_request.
+var (
+	errNoReason  = errors.New(`"reason" applies to /players/disconnected only`)
+	errBadReason = errors.New(`"reason" must be "left" or "lost"`)
+)
+
+func (h *handler) player(f func(ctx context.Context, player, reason string) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req PlayerRequest
 		dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
@@ -81,7 +101,11 @@ func (h *handler) player(f func(context.Context, string) error) http.HandlerFunc
 			writeError(w, http.StatusBadRequest, "invalid_request", "player must be 1 to 128 printable characters")
 			return
 		}
-		if err := f(r.Context(), req.Player); err != nil {
+		if err := f(r.Context(), req.Player, req.Reason); err != nil {
+			if errors.Is(err, errNoReason) || errors.Is(err, errBadReason) {
+				writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
+				return
+			}
 			writeBackendError(w, err)
 			return
 		}

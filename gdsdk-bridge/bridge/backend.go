@@ -63,6 +63,7 @@ type Backend struct {
 	seenAt         map[string]time.Time
 	removing       map[string]time.Time // values this bridge asked the SDK to remove, and when
 	adopted        map[string]bool      // values present when the bridge (re)started mid-room
+	keptUntil      map[string]time.Time // seats of lost players, kept for the reconnect grace
 	alloc          contract.Allocation
 	changed        chan struct{} // closed at the next change of alloc
 }
@@ -86,6 +87,7 @@ func NewBackend(cfg Config, s sdk, clk Clock, log *slog.Logger) *Backend {
 		seenAt:       make(map[string]time.Time),
 		removing:     make(map[string]time.Time),
 		adopted:      make(map[string]bool),
+		keptUntil:    make(map[string]time.Time),
 		changed:      make(chan struct{}),
 	}
 	if log == nil {
@@ -196,9 +198,10 @@ func (b *Backend) PlayerConnected(ctx context.Context, player string) error {
 		b.mu.Unlock()
 		return nil
 	case b.inListLocked(player) && b.removing[player].IsZero():
-		// Reserved by the allocation: the seat is the player's already.
+		// Reserved by the allocation (or kept for a lost player): the seat is the player's.
 		b.connected[player] = true
 		delete(b.adopted, player)
+		delete(b.keptUntil, player)
 		b.refreshLocked()
 		b.mu.Unlock()
 		b.logger().Info("player connected", "room", room, "player", player, "seat", "reserved")
@@ -231,6 +234,7 @@ func (b *Backend) PlayerConnected(ctx context.Context, player string) error {
 	b.connected[player] = true
 	delete(b.removing, player)
 	delete(b.adopted, player)
+	delete(b.keptUntil, player)
 	b.refreshLocked()
 	b.mu.Unlock()
 	b.logger().Info("player connected", "room", room, "player", player, "seat", "added")
@@ -264,9 +268,12 @@ func (b *Backend) waitAllocated(ctx context.Context, player string) error {
 }
 
 // PlayerDisconnected frees the player's seat (RemoveListValue; a value already gone is
-// fine). Unknown players are ignored. If the SDK fails, the seat is left to the seat
-// reconciliation, which retries at once.
-func (b *Backend) PlayerDisconnected(ctx context.Context, player string) error {
+// fine), or, for a lost player (reason contract.ReasonLost), keeps it in the players list
+// for ReconnectGrace: Usher sees the player seated and lets them back into the room, however
+// full; the seat reconciliation frees it when the grace ends without them. Unknown players
+// are ignored. If the SDK fails, the seat is left to the seat reconciliation, which retries
+// at once.
+func (b *Backend) PlayerDisconnected(ctx context.Context, player, reason string) error {
 	unlock, err := b.players.lock(ctx, player)
 	if err != nil {
 		return err
@@ -278,6 +285,16 @@ func (b *Backend) PlayerDisconnected(ctx context.Context, player string) error {
 	room := b.alloc.Room
 	delete(b.connected, player)
 	delete(b.adopted, player)
+	if reason == contract.ReasonLost && b.cfg.ReconnectGrace > 0 && wasConnected && b.removing[player].IsZero() &&
+		b.alloc.State == contract.StateAllocated {
+		until := b.clk.Now().Add(b.cfg.ReconnectGrace)
+		b.keptUntil[player] = until
+		b.refreshLocked()
+		b.mu.Unlock()
+		b.logger().Info("player lost; seat kept", "room", room, "player", player, "grace", b.cfg.ReconnectGrace)
+		return nil
+	}
+	delete(b.keptUntil, player)
 	if (!wasConnected && !inList) || !b.removing[player].IsZero() {
 		b.refreshLocked()
 		b.mu.Unlock()
@@ -430,6 +447,7 @@ func (b *Backend) onGameServer(gs *agsdk.GameServer) {
 			}
 			delete(b.seenAt, v)
 			delete(b.adopted, v)
+			delete(b.keptUntil, v)
 			delete(b.removing, v) // our removal (or someone's) went through
 		}
 	}
@@ -597,7 +615,7 @@ func (b *Backend) releaseUnusedSeats(ctx context.Context) {
 		}
 	}
 	for v, at := range b.seenAt {
-		if !b.connected[v] && !b.adopted[v] && b.removing[v].IsZero() && now.Sub(at) >= b.cfg.SeatTimeout {
+		if !b.connected[v] && !b.adopted[v] && b.removing[v].IsZero() && now.Sub(at) >= b.cfg.SeatTimeout && !now.Before(b.keptUntil[v]) {
 			due = append(due, v)
 		}
 	}
@@ -618,11 +636,14 @@ func (b *Backend) releaseSeat(ctx context.Context, player string) {
 	now := b.clk.Now()
 	b.mu.Lock()
 	at, ok := b.seenAt[player]
-	if !ok || b.connected[player] || b.adopted[player] || !b.removing[player].IsZero() || now.Sub(at) < b.cfg.SeatTimeout {
+	if !ok || b.connected[player] || b.adopted[player] || !b.removing[player].IsZero() || now.Sub(at) < b.cfg.SeatTimeout ||
+		now.Before(b.keptUntil[player]) {
 		b.mu.Unlock() // connected or freed meanwhile
 		return
 	}
 	room := b.alloc.Room
+	_, wasKept := b.keptUntil[player]
+	delete(b.keptUntil, player)
 	b.removing[player] = now
 	b.refreshLocked()
 	b.mu.Unlock()
@@ -638,6 +659,11 @@ func (b *Backend) releaseSeat(ctx context.Context, player string) {
 		if ctx.Err() == nil {
 			b.logger().Warn("releasing an unused seat failed; will retry", "room", room, "player", player, "err", err)
 		}
+		return
+	}
+	if wasKept {
+		b.logger().Info("seat released: lost player did not come back", "room", room, "player", player,
+			"reconnect_grace", b.cfg.ReconnectGrace)
 		return
 	}
 	b.logger().Info("seat released: player did not connect", "room", room, "player", player,

@@ -283,7 +283,7 @@ func TestDisconnect(t *testing.T) {
 	if err := h.game.PlayerConnected(h.ctx(), "p1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.game.PlayerDisconnected(h.ctx(), "p1"); err != nil {
+	if err := h.game.PlayerDisconnected(h.ctx(), "p1", contract.ReasonLeft); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.calls("POST", pathRemove); n != 1 {
@@ -301,11 +301,11 @@ func TestDisconnect(t *testing.T) {
 	waitFor(t, "the list to lose p1", func() bool { return cmp.Equal([]string{"p2"}, h.listValues()) })
 
 	// Unknown players are ignored, without an SDK call.
-	if err := h.game.PlayerDisconnected(h.ctx(), "nobody"); err != nil {
+	if err := h.game.PlayerDisconnected(h.ctx(), "nobody", contract.ReasonLost); err != nil {
 		t.Fatal(err)
 	}
 	// A reserved player who leaves without connecting frees the seat too.
-	if err := h.game.PlayerDisconnected(h.ctx(), "p2"); err != nil {
+	if err := h.game.PlayerDisconnected(h.ctx(), "p2", contract.ReasonLost); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.calls("POST", pathRemove); n != 2 {
@@ -343,6 +343,68 @@ func TestUnusedSeatReleased(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"p1"}, h.listValues()); diff != "" {
 		t.Errorf("players list (-want +got):\n%s", diff)
+	}
+}
+
+// TestLostPlayerKeepsSeat: a player reported lost keeps their value in the players list (so
+// Usher lets them back into the room, however full) for the reconnect grace; coming back
+// takes the seat again with no SDK call; not coming back frees it when the grace ends. A
+// player who leaves frees the seat at once.
+func TestLostPlayerKeepsSeat(t *testing.T) {
+	h := start(t, setup{cfg: func(c *bridge.Config) { seatCfg(c); c.ReconnectGrace = 30 * time.Second }})
+	h.allocate("p1", "p2")
+	for _, p := range []string{"p1", "p2"} {
+		if err := h.game.PlayerConnected(h.ctx(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.game.PlayerDisconnected(h.ctx(), "p1", contract.ReasonLost); err != nil {
+		t.Fatal(err)
+	}
+	a, err := h.game.Allocation(h.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"p1", "p2"}, a.Players); diff != "" || !cmp.Equal([]string{"p2"}, a.Connected) {
+		t.Errorf("allocation after p1 was lost: players %v connected %v, want p1 still seated, not connected", a.Players, a.Connected)
+	}
+	h.clk.Advance(29 * time.Second)
+	if n := h.calls("POST", pathRemove); n != 0 {
+		t.Fatalf("RemoveListValue called %d times within the grace", n)
+	}
+	// p1 comes back: the kept seat is theirs, no list change.
+	if err := h.game.PlayerConnected(h.ctx(), "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.calls("POST", pathAdd); n != 0 {
+		t.Errorf("AddListValue called %d times for a player coming back to a kept seat", n)
+	}
+	h.clk.Advance(60 * time.Second) // connected again: never released
+	if n := h.calls("POST", pathRemove); n != 0 {
+		t.Fatalf("RemoveListValue called %d times for a player who came back", n)
+	}
+	// Lost again, and gone for good: freed when the grace ends.
+	if err := h.game.PlayerDisconnected(h.ctx(), "p1", contract.ReasonLost); err != nil {
+		t.Fatal(err)
+	}
+	h.clk.Advance(29 * time.Second)
+	if n := h.calls("POST", pathRemove); n != 0 {
+		t.Fatalf("RemoveListValue called %d times within the second grace", n)
+	}
+	h.clk.Advance(time.Second)
+	if n := h.calls("POST", pathRemove); n != 1 {
+		t.Fatalf("RemoveListValue called %d times when the grace ended, want 1", n)
+	}
+	if diff := cmp.Diff([]string{"p2"}, h.listValues()); diff != "" {
+		t.Errorf("players list (-want +got):\n%s", diff)
+	}
+	waitFor(t, "the release to be logged", func() bool { return h.logged("lost player did not come back") })
+	// p2 leaves cleanly: freed at once.
+	if err := h.game.PlayerDisconnected(h.ctx(), "p2", contract.ReasonLeft); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.calls("POST", pathRemove); n != 2 {
+		t.Errorf("RemoveListValue called %d times after a clean leave, want 2", n)
 	}
 }
 
@@ -398,7 +460,7 @@ func TestSeatsHeldAtRestartAreLeftAlone(t *testing.T) {
 	if diff := cmp.Diff([]string{"p1"}, h.listValues()); diff != "" {
 		t.Errorf("players list (-want +got): p2 released, p1 kept\n%s", diff)
 	}
-	if err := h.game.PlayerDisconnected(h.ctx(), "p1"); err != nil {
+	if err := h.game.PlayerDisconnected(h.ctx(), "p1", contract.ReasonLeft); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.listValues(); len(got) != 0 {
@@ -500,7 +562,7 @@ func TestSIGTERMKeepsServingUntilShutdown(t *testing.T) {
 	h.sigs <- syscall.SIGTERM
 	waitFor(t, "the signal to be handled", func() bool { return h.logged("signal received") })
 	// Still serving: the game reports its players leaving and ends the room.
-	if err := h.game.PlayerDisconnected(h.ctx(), "p1"); err != nil {
+	if err := h.game.PlayerDisconnected(h.ctx(), "p1", contract.ReasonLeft); err != nil {
 		t.Fatalf("disconnect after SIGTERM: %v", err)
 	}
 	if _, err := h.game.Allocation(h.ctx()); err != nil {

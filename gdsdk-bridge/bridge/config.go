@@ -32,6 +32,9 @@ const (
 	DefaultStartGrace = 30 * time.Second
 	// DefaultSeatTimeout is Usher's ticket TTL (15 s) plus a 5 s grace.
 	DefaultSeatTimeout = 20 * time.Second
+	// DefaultReconnectGrace matches Usher's --reconnect-grace: how long a lost player's seat
+	// is kept for them to come back.
+	DefaultReconnectGrace = 30 * time.Second
 	// DefaultTerminateTimeout bounds how long the bridge serves after SIGTERM while waiting
 	// for the GameServer to reach Shutdown.
 	DefaultTerminateTimeout = 60 * time.Second
@@ -66,6 +69,9 @@ type Config struct {
 	// SeatTimeout: a players list value that is not reported connected this long after it
 	// appeared is removed (default 20s: ticket TTL plus grace).
 	SeatTimeout time.Duration
+	// ReconnectGrace: a player the game reports disconnected with reason "lost" keeps their
+	// seat (the players list value) this long to come back (default 30s; 0: freed at once).
+	ReconnectGrace time.Duration
 	// TerminateTimeout: after SIGTERM, the bridge serves until the GameServer is Shutdown or
 	// this long has passed (default 60s).
 	TerminateTimeout time.Duration
@@ -95,6 +101,7 @@ func DefaultConfig(getenv func(string) string) (Config, error) {
 		HeartbeatTimeout:  DefaultHeartbeatTimeout,
 		StartGrace:        DefaultStartGrace,
 		SeatTimeout:       DefaultSeatTimeout,
+		ReconnectGrace:    DefaultReconnectGrace,
 		TerminateTimeout:  DefaultTerminateTimeout,
 		ConnectWait:       DefaultConnectWait,
 		SDKTimeout:        DefaultSDKTimeout,
@@ -131,6 +138,9 @@ func (c Config) Validate() error {
 		if p.d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", p.name, p.d))
 		}
+	}
+	if c.ReconnectGrace < 0 {
+		errs = append(errs, fmt.Errorf("reconnect grace %v: must not be negative", c.ReconnectGrace))
 	}
 	if c.StartGrace < 0 || c.ConnectWait < 0 {
 		errs = append(errs, fmt.Errorf("start grace %v, connect wait %v: must not be negative", c.StartGrace, c.ConnectWait))
@@ -190,6 +200,7 @@ func LoadConfig(args []string, getenv func(string) string, out io.Writer) (Confi
 	fs.DurationVar(&cfg.HeartbeatTimeout, "heartbeat-timeout", cfg.HeartbeatTimeout, "stop health pings once the game's last heartbeat is this old")
 	fs.DurationVar(&cfg.StartGrace, "start-grace", cfg.StartGrace, "before the game's first heartbeat, ping for this long after start")
 	fs.DurationVar(&cfg.SeatTimeout, "seat-timeout", cfg.SeatTimeout, "remove a reserved seat whose player has not connected after this long")
+	fs.DurationVar(&cfg.ReconnectGrace, "reconnect-grace", cfg.ReconnectGrace, "keep the seat of a player whose connection broke (reported with reason lost) this long for them to come back; match Usher's --reconnect-grace")
 	fs.DurationVar(&cfg.TerminateTimeout, "terminate-timeout", cfg.TerminateTimeout, "after SIGTERM, serve until the GameServer is Shutdown or this long")
 	fs.DurationVar(&cfg.ConnectWait, "connect-wait", cfg.ConnectWait, "how long a player connection waits for an allocation the SDK has not shown yet")
 	fs.DurationVar(&cfg.SDKTimeout, "sdk-timeout", cfg.SDKTimeout, "timeout of each SDK call")

@@ -490,7 +490,7 @@ func (h *Handler) closeRoom(w http.ResponseWriter, r *http.Request) ([]slog.Attr
 	}
 	n := h.Sessions.Remove(game, room, "")
 	attrs = append(attrs, slog.Int("sessions", n))
-	// Let the players' sessions close (4004) before the game server stops, so that they
+	// Let the players' sessions close (4006) before the game server stops, so that they
 	// learn why rather than see the server go away (1001).
 	for deadline := time.Now().Add(2 * time.Second); h.inRoom(game, room) > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)

@@ -33,6 +33,7 @@ import (
 	"github.com/usher-gg/usher/internal/origin"
 	"github.com/usher-gg/usher/internal/portal"
 	"github.com/usher-gg/usher/internal/proxy"
+	"github.com/usher-gg/usher/internal/redis"
 	"github.com/usher-gg/usher/internal/ticket"
 	"github.com/usher-gg/usher/internal/version"
 )
@@ -56,7 +57,9 @@ type App struct {
 	Agones   *agonesfleet.Fleet // the Agones fleet, in serve mode
 	ready    func() bool        // the backend is ready to serve (nil: always)
 	retry    match.Retry        // the allocation retry policy
-	Tickets  *ticket.MemoryStore
+	Tickets  ticket.Store
+	memTix   *ticket.MemoryStore // Tickets when in memory (its sweeper runs with the app)
+	Redis    *redis.Client       // the shared store, when --redis-url is set
 	Proxy    *proxy.Proxy
 	Tokens   *auth.Tokens
 
@@ -85,7 +88,7 @@ func WithClock(clk clock.WithTicker) Option { return func(o *options) { o.clock 
 
 // New builds every part from cfg and opens both listeners (so ":0" addresses are known
 // before Run). Close the App with Run's context, or Close if Run is never called.
-func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -105,6 +108,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		}
 		a.AdminToken, a.AdminTokenMade = hex.EncodeToString(b), true
 	}
+	defer func() {
+		if err != nil {
+			a.closeRedis()
+		}
+	}()
 	// One allocation retry policy for the match service and the fleet.
 	a.retry = match.NewRetry(cfg.AllocationWait, clk)
 	a.Metrics = metrics.New(a.Registry)
@@ -117,9 +125,24 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", err)
 	}
-	a.Tickets, err = ticket.NewMemoryStore(ticket.MemoryConfig{TTL: cfg.TicketTTL}, clk)
-	if err != nil {
-		return nil, fmt.Errorf("tickets: %w", err)
+	// A hold outlives the seats and tickets it is about: keep it as long as a token lives.
+	var shared match.Shared
+	var limits httpapi.Limiter
+	if cfg.RedisURL != "" {
+		if a.Redis, err = redis.Open(redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword}); err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		if a.Tickets, err = a.Redis.Tickets(redis.TicketConfig{TTL: cfg.TicketTTL}, clk); err != nil {
+			return nil, fmt.Errorf("tickets: %w", err)
+		}
+		shared = match.Shared{Holds: a.Redis.Holds(cfg.TokenTTL), Codes: a.Redis.Codes(match.CodeClaimTTL)}
+		limits = a.Redis.Limiter()
+	} else {
+		if a.memTix, err = ticket.NewMemoryStore(ticket.MemoryConfig{TTL: cfg.TicketTTL}, clk); err != nil {
+			return nil, fmt.Errorf("tickets: %w", err)
+		}
+		a.Tickets = a.memTix
+		shared = match.Shared{Holds: match.NewMemoryHolds(cfg.TokenTTL, clk), Codes: match.NewMemoryCodes(match.CodeClaimTTL, clk)}
 	}
 	origins, err := origin.New(cfg.AllowedOrigins, cfg.AllowNoOrigin)
 	if err != nil {
@@ -145,9 +168,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.Proxy = proxy.New(pcfg, a.Metrics, log.With("component", "proxy"))
 
-	// A hold outlives the seats and tickets it is about: keep it as long as a token lives.
-	holds := match.NewMemoryHolds(cfg.TokenTTL, clk)
-	svc := match.NewService(games, a.Fleet, a.Tickets, holds, a.retry, a.Metrics, log.With("component", "match"))
+	svc := match.NewService(games, a.Fleet, a.Tickets, shared, a.retry, a.Metrics, log.With("component", "match"))
 	// A player holds one room: their session in a room they leave for another ends (4003).
 	svc.OnMove(func(player string, from match.Hold) { a.Proxy.Kick(player, from.Room) })
 	apiCfg := httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}
@@ -156,7 +177,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.API = httpapi.New(apiCfg, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
-		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.ready,
+		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.readiness, Limiter: limits,
 	})
 
 	deps := admin.Deps{Games: games, Rooms: a.Fleet, Sessions: a.Proxy, Gatherer: a.Registry, Recent: recent,
@@ -198,7 +219,8 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 				Buffer: g.Buffer, MaxServers: g.MaxServers,
 			})
 		}
-		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace},
+		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace,
+			ReconnectGrace: a.cfg.ReconnectGrace},
 			a.Metrics, clk, a.log.With("component", "fleet"))
 		if err != nil {
 			return nil, fmt.Errorf("local fleet: %w", err)
@@ -233,6 +255,22 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 	return nil, fmt.Errorf("unknown mode %q", a.cfg.Mode)
 }
 
+// readiness says why Usher cannot serve joins now ("" when it can), for /readyz: the fleet
+// backend is not ready, or Redis does not answer.
+func (a *App) readiness(ctx context.Context) string {
+	if a.ready != nil && !a.ready() {
+		return "the game server watch has not synced yet"
+	}
+	if a.Redis != nil {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := a.Redis.Ping(ctx); err != nil {
+			return "Redis does not answer"
+		}
+	}
+	return ""
+}
+
 // PublicAddr is the public API's address (useful with port 0).
 func (a *App) PublicAddr() string { return a.publicLn.Addr().String() }
 
@@ -253,16 +291,26 @@ func (a *App) AdminURL() string {
 func (a *App) Close() {
 	a.publicLn.Close()
 	a.adminLn.Close()
+	a.closeRedis()
+}
+
+func (a *App) closeRedis() {
+	if a.Redis != nil {
+		_ = a.Redis.Close()
+	}
 }
 
 // Run serves until ctx is done, then shuts down gracefully: /readyz fails, the drain delay
-// passes, listeners close, proxied sessions get a 1001 close, and the game servers stop.
+// passes, listeners close, proxied sessions get a 1012 close spread over the drain window
+// (players reconnect through another replica), and the game servers stop.
 func (a *App) Run(ctx context.Context) error {
 	bg, stopBg := context.WithCancel(context.Background())
 	defer stopBg()
 	g, gctx := errgroup.WithContext(bg)
 	g.Go(func() error { return a.Fleet.Run(gctx) })
-	g.Go(func() error { return a.Tickets.Run(gctx) })
+	if a.memTix != nil {
+		g.Go(func() error { return a.memTix.Run(gctx) })
+	}
 	g.Go(func() error { return a.AdminPage.Run(gctx) })
 	g.Go(func() error {
 		if err := a.API.App().Listener(a.publicLn); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -284,7 +332,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.shutdown()
 	stopBg()
-	return g.Wait()
+	err := g.Wait()
+	a.closeRedis()
+	return err
 }
 
 func (a *App) shutdown() {
@@ -293,15 +343,19 @@ func (a *App) shutdown() {
 	time.Sleep(a.cfg.DrainDelay)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	// Stop accepting first, then close the sessions (1001) while the listener drains.
+	// Stop accepting first, so that players told to reconnect (1012) reach another replica,
+	// then close the sessions over the drain window while the listener drains.
+	if err := a.publicLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		a.log.Warn("public listener close", "err", err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := a.API.App().ShutdownWithContext(ctx); err != nil {
+		if err := a.API.App().ShutdownWithContext(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
 			a.log.Warn("public listener shutdown", "err", err)
 		}
 	}()
-	if err := a.Proxy.Shutdown(ctx); err != nil {
+	if err := a.Proxy.Drain(ctx, a.cfg.DrainWindow); err != nil {
 		a.log.Warn("proxy shutdown", "err", err)
 	}
 	<-done

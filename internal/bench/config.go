@@ -52,6 +52,7 @@ type Config struct {
 	SourceIPs          int      // loopback source addresses the players connect from (127.0.0.1…)
 	MaxMessageRate     int      // Usher's --max-message-rate; -1 keeps its default (200)
 	UsherEnv           []string // extra KEY=VALUE for Usher's process (GOMAXPROCS, GOGC, GODEBUG…)
+	RedisURL           string   // Usher's --redis-url: its shared state in this Redis ("" in memory)
 
 	Out     string // directory for bench-report.md and bench-report.json
 	WorkDir string // where to keep logs and configs (empty: a temporary directory, removed)
@@ -189,6 +190,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.HTTPConcurrency, "http-concurrency", c.HTTPConcurrency, "API requests in flight for tokens and joins")
 	fs.IntVar(&c.SourceIPs, "source-ips", c.SourceIPs, "loopback source addresses players connect from (127.0.0.1 …)")
 	fs.IntVar(&c.MaxMessageRate, "max-message-rate", c.MaxMessageRate, "Usher's --max-message-rate; -1 keeps Usher's default")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Usher's --redis-url: tickets, rate limits, holds and room-code claims in this Redis, so the token, join and connect figures include it (empty: in memory)")
 	fs.Func("usher-env", "KEY=VALUE added to Usher's environment, for tuning experiments (e.g. GOMAXPROCS=1); repeatable", func(s string) error {
 		if k, _, ok := strings.Cut(s, "="); !ok || k == "" {
 			return fmt.Errorf("want KEY=VALUE, got %q", s)

@@ -60,6 +60,11 @@ func Markdown(rep *Report) string {
 	} else {
 		p("\n")
 	}
+	store := "in memory"
+	if c.RedisURL != "" {
+		store = "in Redis (`--redis-url`)"
+	}
+	p("**Shared state** (tickets, rate limits, holds, room-code claims): %s.\n\n", store)
 	for _, n := range rep.Notes {
 		p("> %s\n\n", n)
 	}

@@ -107,6 +107,9 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int
 	if cfg.MaxMessageRate >= 0 {
 		args = append(args, "--max-message-rate", strconv.Itoa(cfg.MaxMessageRate))
 	}
+	if cfg.RedisURL != "" {
+		args = append(args, "--redis-url", cfg.RedisURL)
+	}
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), envRole+"="+roleUsher, envReady+"="+ready)
 	cmd.Env = append(cmd.Env, cfg.UsherEnv...)

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/usher-gg/usher/internal/clientip"
+	"github.com/usher-gg/usher/internal/redis"
 )
 
 // Mode is how Usher runs its game servers.
@@ -64,9 +65,17 @@ type Config struct {
 	AllowedOrigins []string
 	AllowNoOrigin  bool
 
+	// RedisURL (redis:// or rediss://) makes tickets, rate limits, player holds and room-code
+	// claims shared through Redis, so replicas are interchangeable; empty keeps them in memory.
+	RedisURL      string
+	RedisPassword string // from USHER_REDIS_PASSWORD (never a flag); replaces the URL's
+	// ReconnectGrace is how long a player whose connection ended abnormally keeps their seat.
+	ReconnectGrace time.Duration
+
 	AllocationWait  time.Duration // how long a join waits for a game server to become ready
 	DrainDelay      time.Duration // after SIGTERM: /readyz fails for this long before the listener closes
-	ShutdownTimeout time.Duration // then: how long proxied sessions and servers get to finish
+	DrainWindow     time.Duration // then: live sessions are closed with 1012 evenly over this long
+	ShutdownTimeout time.Duration // from the listener closing: how long proxied sessions and servers get to finish
 
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
@@ -162,6 +171,7 @@ func Default(mode Mode) Config {
 		ClientIPHeader:  clientip.XForwardedFor,
 		AllowedOrigins:  []string{"http://localhost:*", "http://127.0.0.1:*"},
 		AllowNoOrigin:   true,
+		ReconnectGrace:  30 * time.Second,
 		AllocationWait:  3 * time.Second,
 		DrainDelay:      0,
 		ShutdownTimeout: 10 * time.Second,
@@ -174,6 +184,7 @@ func Default(mode Mode) Config {
 		c.Listen, c.AdminListen = ":8080", ":8081"
 		c.AllowedOrigins = nil
 		c.DrainDelay = 5 * time.Second
+		c.DrainWindow = 5 * time.Second
 		c.ShutdownTimeout = 20 * time.Second
 		c.LogFormat = "json"
 	}
@@ -209,8 +220,11 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Func("allowed-origins", fmt.Sprintf("comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port) (default %q)",
 		strings.Join(c.AllowedOrigins, ",")), listSetter(&c.AllowedOrigins))
 	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis (or Valkey) shared by every replica: redis://host:port[/db] or rediss:// for TLS; password in the URL or USHER_REDIS_PASSWORD (empty: state in memory, one replica)")
+	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a player whose connection ended abnormally (network loss, Usher restarting) keeps their seat to rejoin (0 to 10m)")
 	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
+	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "after the listeners close, live sessions are closed with 1012 (reconnect elsewhere) evenly over this long; shorter than --shutdown-timeout")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the drain delay, how long sessions and game servers get to finish")
 	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "file holding the admin page's token (or USHER_ADMIN_TOKEN); required by usher serve, made for the run by usher dev")
 	fs.StringVar(&c.MetricsTokenFile, "metrics-token-file", c.MetricsTokenFile, "file holding a token /metrics requires (Bearer, or the Basic password) (or USHER_METRICS_TOKEN); empty: /metrics is open on the admin listener")
@@ -256,6 +270,7 @@ func Parse(mode Mode, args []string, self string, output io.Writer) (Config, err
 	if c.MetricsToken, err = secret(c.MetricsTokenFile, "--metrics-token-file", "USHER_METRICS_TOKEN"); err != nil {
 		return c, err
 	}
+	c.RedisPassword = os.Getenv("USHER_REDIS_PASSWORD")
 	if err := c.LoadGames(self); err != nil {
 		return c, err
 	}
@@ -434,8 +449,16 @@ func (c Config) Validate() error {
 	if err := clientip.CheckHeader(c.ClientIPHeader); err != nil {
 		errs = append(errs, fmt.Errorf("--client-ip-header: %w", err))
 	}
+	if c.RedisURL != "" {
+		if err := redis.CheckURL(c.RedisURL); err != nil {
+			errs = append(errs, fmt.Errorf("--redis-url: %w", err))
+		}
+	}
+	check(c.ReconnectGrace >= 0 && c.ReconnectGrace <= 10*time.Minute, "--reconnect-grace must be 0 to 10m, got %s", c.ReconnectGrace)
 	check(c.AllocationWait >= 0 && c.AllocationWait <= time.Minute, "--allocation-wait must be 0 to 1m")
 	check(c.DrainDelay >= 0 && c.ShutdownTimeout >= 0, "--drain-delay and --shutdown-timeout must be >= 0")
+	check(c.DrainWindow >= 0 && (c.DrainWindow == 0 || c.DrainWindow < c.ShutdownTimeout),
+		"--drain-window must be 0, or between 0 and --shutdown-timeout (%s), got %s", c.ShutdownTimeout, c.DrainWindow)
 	check(c.LogFormat == "text" || c.LogFormat == "json", "--log-format must be text or json, got %q", c.LogFormat)
 	check(c.LogLevel == "debug" || c.LogLevel == "info" || c.LogLevel == "warn" || c.LogLevel == "error",
 		"--log-level must be debug, info, warn or error, got %q", c.LogLevel)

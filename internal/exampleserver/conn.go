@@ -57,15 +57,32 @@ func (s *server) serveConn(ws *websocket.Conn, player, name, room string) {
 		return
 	}
 	go c.writeLoop(log)
+	var err error
 	if s.cfg.Echo {
-		s.echoLoop(c, log)
+		err = s.echoLoop(c, log)
 	} else {
-		s.readLoop(c, log)
+		err = s.readLoop(c, log)
+	}
+	// A player closed by this server (too slow, too big, stopping) left; otherwise the close
+	// code Usher sent says whether they may come back (contract.DisconnectReason).
+	reason := contract.ReasonLeft
+	if !c.closing() && !errors.Is(err, websocket.ErrReadLimit) {
+		reason = contract.DisconnectReason(closeCodeOf(err))
 	}
 	c.close(0, "") // the read side is over: stop the writer (no close frame left to send)
 	<-c.writerDone
 	_ = ws.Close()
-	s.leave(c, log)
+	s.leave(c, reason, log)
+}
+
+// closeCodeOf is the close code a read ended with: the peer's, or contract.CloseAbnormal
+// (1006) when the connection ended without a close frame.
+func closeCodeOf(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return contract.CloseAbnormal
 }
 
 // join reports the player to the bridge and registers the connection, replacing an older
@@ -98,7 +115,7 @@ func (s *server) join(c *conn, name, room string, log *slog.Logger) (code int, t
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
-		s.reportLeft(c.player, log)
+		s.reportLeft(c.player, contract.ReasonLeft, log)
 		return websocket.CloseGoingAway, "server stopping", false
 	}
 	old := s.players[c.player]
@@ -117,8 +134,9 @@ func (s *server) join(c *conn, name, room string, log *slog.Logger) (code int, t
 	return 0, "", true
 }
 
-// leave unregisters c and reports the player gone, unless a newer connection replaced it.
-func (s *server) leave(c *conn, log *slog.Logger) {
+// leave unregisters c and reports the player gone for reason, unless a newer connection
+// replaced it.
+func (s *server) leave(c *conn, reason string, log *slog.Logger) {
 	unlock := s.locks.lock(c.player)
 	defer unlock()
 	s.mu.Lock()
@@ -132,22 +150,24 @@ func (s *server) leave(c *conn, log *slog.Logger) {
 	}
 	s.mu.Unlock()
 	if mine {
-		s.reportLeft(c.player, log)
-		log.Info("player disconnected")
+		s.reportLeft(c.player, reason, log)
+		log.Info("player disconnected", "reason", reason)
 	}
 }
 
-// reportLeft tells the bridge the player left; it still tries while the server stops.
-func (s *server) reportLeft(player string, log *slog.Logger) {
+// reportLeft tells the bridge the player is gone, for reason; it still tries while the
+// server stops.
+func (s *server) reportLeft(player, reason string, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), leaveTimeout)
 	defer cancel()
-	if err := s.bridge.PlayerDisconnected(ctx, player); err != nil {
+	if err := s.bridge.PlayerDisconnected(ctx, player, reason); err != nil {
 		log.Warn("reporting a disconnection failed", "err", err)
 	}
 }
 
-// readLoop relays each message of c to the other players until the connection ends.
-func (s *server) readLoop(c *conn, log *slog.Logger) {
+// readLoop relays each message of c to the other players until the connection ends, and
+// returns the error it ended with.
+func (s *server) readLoop(c *conn, log *slog.Logger) error {
 	for {
 		typ, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -156,7 +176,7 @@ func (s *server) readLoop(c *conn, log *slog.Logger) {
 			} else {
 				log.Debug("read ended", "err", err)
 			}
-			return
+			return err
 		}
 		if c.closing() {
 			continue // draining until the peer answers our close
@@ -167,7 +187,8 @@ func (s *server) readLoop(c *conn, log *slog.Logger) {
 
 // echoLoop sends each message of c back to c until the connection ends (echo mode). It writes
 // the message itself, under c.wmu, from a buffer it reuses: no queue, no allocation per message.
-func (s *server) echoLoop(c *conn, log *slog.Logger) {
+// It returns the error the connection ended with.
+func (s *server) echoLoop(c *conn, log *slog.Logger) error {
 	buf := make([]byte, 0, 1024)
 	for {
 		typ, r, err := c.ws.NextReader()
@@ -180,7 +201,7 @@ func (s *server) echoLoop(c *conn, log *slog.Logger) {
 			} else {
 				log.Debug("read ended", "err", err)
 			}
-			return
+			return err
 		}
 		if c.closing() {
 			continue // draining until the peer answers our close
@@ -193,7 +214,7 @@ func (s *server) echoLoop(c *conn, log *slog.Logger) {
 			log.Debug("write failed", "err", err)
 			c.close(0, "")
 			_ = c.ws.Close() // ends the writer's wait too
-			return
+			return err
 		}
 	}
 }

@@ -33,7 +33,7 @@ type fakeBridge struct {
 	readies    int
 	heartbeats int
 	shutdowns  int
-	events     []string // "connected p1", "disconnected p1", in order
+	events     []string // "connected p1", "disconnected p1", "disconnected p2 (lost)", in order
 }
 
 func newFakeBridge() *fakeBridge {
@@ -93,10 +93,14 @@ func (f *fakeBridge) PlayerConnected(_ context.Context, player string) error {
 	return nil
 }
 
-func (f *fakeBridge) PlayerDisconnected(_ context.Context, player string) error {
+func (f *fakeBridge) PlayerDisconnected(_ context.Context, player, reason string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events = append(f.events, "disconnected "+player)
+	ev := "disconnected " + player
+	if reason != contract.ReasonLeft {
+		ev += " (" + reason + ")"
+	}
+	f.events = append(f.events, ev)
 	f.a.Players = slices.DeleteFunc(f.a.Players, func(p string) bool { return p == player })
 	f.a.Connected = slices.DeleteFunc(f.a.Connected, func(p string) bool { return p == player })
 	f.bumpLocked()
@@ -152,7 +156,13 @@ func (f *fakeBridge) eventList() []string {
 	return ev
 }
 
-func (f *fakeBridge) hasEvent(e string) bool { return slices.Contains(f.eventList(), e) }
+// hasEvent reports whether event e was seen; "disconnected p1" also matches p1's
+// disconnection with a reason ("disconnected p1 (lost)").
+func (f *fakeBridge) hasEvent(e string) bool {
+	return slices.ContainsFunc(f.eventList(), func(got string) bool {
+		return got == e || strings.HasPrefix(e, "disconnected ") && strings.HasPrefix(got, e+" (")
+	})
+}
 
 // harness runs the example server against a fakeBridge over loopback.
 type harness struct {

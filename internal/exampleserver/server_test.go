@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,10 +135,36 @@ func TestConnectedAndDisconnectedReported(t *testing.T) {
 		t.Errorf("bridge events (-want +got):\n%s", diff)
 	}
 
-	// A connection that just drops (no close frame) is reported too.
+	// A connection that just drops (no close frame) is reported too, as lost.
 	p2, _ := h.join(t, "p2")
 	p2.NetConn().Close()
-	eventually(t, "p2 reported disconnected", func() bool { return h.bridge.hasEvent("disconnected p2") })
+	eventually(t, "p2 reported lost", func() bool { return slices.Contains(h.bridge.eventList(), "disconnected p2 (lost)") })
+}
+
+// TestDisconnectReasons: the close code Usher sends tells a player who may come back (lost:
+// the bridge keeps the seat) from one who left.
+func TestDisconnectReasons(t *testing.T) {
+	h := start(t, Config{})
+	h.bridge.allocate("K7QX", 8)
+	for i, tt := range []struct {
+		code int
+		want string
+	}{
+		{websocket.CloseNormalClosure, "left"},
+		{websocket.CloseGoingAway, "left"},
+		{contract.CloseMoved, "left"},
+		{contract.CloseLost, "lost"},
+		{contract.CloseServiceRestart, "lost"},
+	} {
+		player := fmt.Sprintf("p%d", i)
+		c, _ := h.join(t, player)
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(tt.code, ""), time.Now().Add(time.Second))
+		want := "disconnected " + player
+		if tt.want != contract.ReasonLeft {
+			want += " (" + tt.want + ")"
+		}
+		eventually(t, want, func() bool { return slices.Contains(h.bridge.eventList(), want) })
+	}
 }
 
 func TestRefusedPlayers(t *testing.T) {
@@ -338,8 +365,8 @@ func TestEmptyTimeout(t *testing.T) {
 		if d := time.Since(left); d < empty {
 			t.Errorf("stopped %v after the last player left, before the %v empty timeout", d, empty)
 		}
-		if !h.bridge.hasEvent("disconnected p1") {
-			t.Errorf("bridge events %v: p1's departure not reported", h.bridge.eventList())
+		if !slices.Contains(h.bridge.eventList(), "disconnected p1 (lost)") {
+			t.Errorf("bridge events %v: p1's departure not reported as lost", h.bridge.eventList())
 		}
 	})
 }

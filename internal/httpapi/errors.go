@@ -12,6 +12,7 @@ import (
 
 	"github.com/usher-gg/usher/internal/auth"
 	"github.com/usher-gg/usher/internal/match"
+	"github.com/usher-gg/usher/internal/redis"
 	"github.com/usher-gg/usher/internal/ticket"
 )
 
@@ -73,6 +74,8 @@ func errorFor(err error) *Error {
 		return &Error{Status: http.StatusUnauthorized, Code: CodeTicketInvalid, Message: "ticket missing, unknown, expired or already used: join again for a new one"}
 	case errors.Is(err, ticket.ErrStoreFull):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "too many pending connections; try again shortly", RetryAfter: 2 * time.Second}
+	case errors.Is(err, redis.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "a shared store is unavailable; try again shortly", RetryAfter: 2 * time.Second}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the request took too long; try again", RetryAfter: time.Second}
 	case errors.As(err, &fe):

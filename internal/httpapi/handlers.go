@@ -32,8 +32,10 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeUnavailable, Message: "shutting down"}
 	}
-	if s.Ready != nil && !s.Ready() {
-		return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeUnavailable, Message: "not ready: the game server watch has not synced yet"}
+	if s.Ready != nil {
+		if why := s.Ready(c.UserContext()); why != "" {
+			return &Error{Status: fiber.StatusServiceUnavailable, Code: CodeUnavailable, Message: "not ready: " + why}
+		}
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }

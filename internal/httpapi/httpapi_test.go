@@ -11,6 +11,7 @@ import (
 
 	"github.com/usher-gg/usher/internal/auth"
 	"github.com/usher-gg/usher/internal/match"
+	"github.com/usher-gg/usher/internal/redis"
 	"github.com/usher-gg/usher/internal/ticket"
 )
 
@@ -31,6 +32,7 @@ func TestErrorTable(t *testing.T) {
 		{ticket.ErrInvalid, 401, "ticket_invalid", false},
 		{fmt.Errorf("issue ticket: %w", ticket.ErrStoreFull), 503, "unavailable", true},
 		{context.DeadlineExceeded, 503, "unavailable", true},
+		{fmt.Errorf("move hold: %w: %w", redis.ErrUnavailable, errors.New("dial tcp: refused")), 503, "unavailable", true},
 		{fiber.ErrNotFound, 404, "not_found", false},
 		{fiber.ErrMethodNotAllowed, 405, "method_not_allowed", false},
 		{fiber.ErrRequestEntityTooLarge, 413, "request_too_large", false},

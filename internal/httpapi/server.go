@@ -3,7 +3,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usher-gg/usher/internal/auth"
 	"github.com/usher-gg/usher/internal/clientip"
@@ -57,9 +60,19 @@ type Deps struct {
 	ClientIP *clientip.Resolver
 	Metrics  *metrics.Metrics
 	Log      *slog.Logger
-	// Ready reports whether the fleet backend can serve joins (e.g. its GameServer watch has
-	// synced); nil means always.
-	Ready func() bool
+	// Ready reports whether Usher can serve joins: "" when ready, else why not (the
+	// GameServer watch has not synced, Redis does not answer). nil means always ready.
+	Ready func(ctx context.Context) string
+	// Limiter, when set, keeps the rate-limit counters every replica shares (Redis); nil
+	// keeps them in this process (Fiber's limiter).
+	Limiter Limiter
+}
+
+// Limiter counts requests per key in a sliding window shared by every replica, with the
+// semantics of Fiber's limiter.SlidingWindow. Hit counts one request and returns how many
+// remain (negative: refuse it) and how long until the current window ends.
+type Limiter interface {
+	Hit(ctx context.Context, key string, max int, window time.Duration) (remaining int, reset time.Duration, err error)
 }
 
 // Server is the public API.
@@ -143,9 +156,13 @@ func (s *Server) portal(c *fiber.Ctx) error {
 // routeKey is the Locals key a handler sets to name its route for metrics and logs.
 const routeKey = "usher.route"
 
-// limit is Fiber's sliding-window limiter, answering with our error shape and counting refusals.
+// limit is Fiber's sliding-window limiter (or the shared Limiter, same window), answering
+// with our error shape and counting refusals.
 func (s *Server) limit(route, key string, perMinute int, keyFn func(*fiber.Ctx) string) fiber.Handler {
 	refused := s.Metrics.RateLimited.WithLabelValues(route, key)
+	if s.Limiter != nil {
+		return s.sharedLimit(route, perMinute, keyFn, refused)
+	}
 	return limiter.New(limiter.Config{
 		Max:               perMinute,
 		Expiration:        time.Minute,
@@ -158,6 +175,30 @@ func (s *Server) limit(route, key string, perMinute int, keyFn func(*fiber.Ctx) 
 				Message: "too many requests; slow down", RetryAfter: time.Duration(max(retry, 1)) * time.Second}
 		},
 	})
+}
+
+// sharedLimit is limit on the shared Limiter: the same window, headers and answers as Fiber's
+// limiter, the count kept where every replica adds to it. When the store cannot be reached
+// the request is refused 503 unavailable (an unlimited door is worse than a closed one).
+func (s *Server) sharedLimit(route string, perMinute int, keyFn func(*fiber.Ctx) string, refused prometheus.Counter) fiber.Handler {
+	limitHdr := strconv.Itoa(perMinute)
+	return func(c *fiber.Ctx) error {
+		// The route keeps counters of different limits on one key apart (join and join_create).
+		remaining, reset, err := s.Limiter.Hit(c.UserContext(), route+"|"+keyFn(c), perMinute, time.Minute)
+		if err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
+		secs := strconv.Itoa(int(reset / time.Second))
+		if remaining < 0 {
+			refused.Inc()
+			return &Error{Status: fiber.StatusTooManyRequests, Code: CodeRateLimited,
+				Message: "too many requests; slow down", RetryAfter: max(reset, time.Second)}
+		}
+		c.Set("X-RateLimit-Limit", limitHdr)
+		c.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+		c.Set("X-RateLimit-Reset", secs)
+		return c.Next()
+	}
 }
 
 // limitCreates limits room creation per client IP (CreateRate), on its own counter: the

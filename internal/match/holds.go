@@ -83,3 +83,56 @@ func (m *MemoryHolds) Get(_ context.Context, player string) (Hold, bool, error) 
 	}
 	return h.Hold, true, nil
 }
+
+// CodeClaimTTL is how long a room code stays claimed. A claim only has to cover the moment
+// from picking a code to every replica seeing the room (the fleet refuses a code it knows is
+// live): minutes are plenty, and codes come back into use afterwards.
+const CodeClaimTTL = 10 * time.Minute
+
+// Codes claims room codes before a room is created under them, so that no two rooms get the
+// same code even when two replicas create at the same moment. The memory implementation
+// serves one replica; a shared one (Redis) lets replicas agree.
+type Codes interface {
+	// Claim claims code, reporting false if it is already claimed.
+	Claim(ctx context.Context, code string) (bool, error)
+}
+
+// MemoryCodes claims codes in memory, each for ttl.
+type MemoryCodes struct {
+	ttl time.Duration
+	clk clock.PassiveClock
+
+	mu     sync.Mutex
+	claims map[string]time.Time // code → claimed until
+	ops    int
+}
+
+var _ Codes = (*MemoryCodes)(nil)
+
+// NewMemoryCodes returns an empty MemoryCodes. A nil clk is the real clock.
+func NewMemoryCodes(ttl time.Duration, clk clock.PassiveClock) *MemoryCodes {
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	return &MemoryCodes{ttl: ttl, clk: clk, claims: map[string]time.Time{}}
+}
+
+// Claim implements Codes.
+func (m *MemoryCodes) Claim(_ context.Context, code string) (bool, error) {
+	now := m.clk.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if until, ok := m.claims[code]; ok && now.Before(until) {
+		return false, nil
+	}
+	m.claims[code] = now.Add(m.ttl)
+	if m.ops++; m.ops >= max(len(m.claims), 1024) { // forget expired claims, O(1) per claim
+		m.ops = 0
+		for c, until := range m.claims {
+			if !now.Before(until) {
+				delete(m.claims, c)
+			}
+		}
+	}
+	return true, nil
+}

@@ -90,6 +90,7 @@ type Service struct {
 	// --allocation-wait) and paces its tries; its clock is the service's clock.
 	retry Retry
 	holds Holds
+	codes Codes
 	// moved, when set, is told of a player who left a room for another (see OnMove).
 	moved func(player string, from Hold)
 }
@@ -98,20 +99,32 @@ type Service struct {
 // room: the app closes their live session there (internal/proxy). Set it before serving.
 func (s *Service) OnMove(fn func(player string, from Hold)) { s.moved = fn }
 
+// Shared is the state a Service keeps beside its fleet and tickets: in memory for one
+// replica, in Redis for several.
+type Shared struct {
+	// Holds records the room each player holds (nil: in memory, for an hour).
+	Holds Holds
+	// Codes claims the codes of new rooms (nil: in memory, for CodeClaimTTL).
+	Codes Codes
+}
+
 // NewService returns a Service for the given games. retry is the allocation retry
-// policy (NewRetry(--allocation-wait, clk)); the fleet should use the same one. holds
-// records the room each player holds (nil: in memory, for an hour).
-func NewService(games []Game, fleet Fleet, tickets ticket.Store, holds Holds, retry Retry, m *metrics.Metrics, log *slog.Logger) *Service {
+// policy (NewRetry(--allocation-wait, clk)); the fleet should use the same one.
+func NewService(games []Game, fleet Fleet, tickets ticket.Store, shared Shared, retry Retry, m *metrics.Metrics, log *slog.Logger) *Service {
 	if retry.Clock == nil {
 		retry.Clock = NewRetry(0, nil).Clock
 	}
 	if retry.Backoff.Duration == 0 {
 		retry.Backoff = DefaultBackoff()
 	}
-	if holds == nil {
-		holds = NewMemoryHolds(time.Hour, retry.Clock)
+	if shared.Holds == nil {
+		shared.Holds = NewMemoryHolds(time.Hour, retry.Clock)
 	}
-	s := &Service{fleet: fleet, tickets: tickets, games: map[string]Game{}, m: m, log: log, retry: retry, holds: holds}
+	if shared.Codes == nil {
+		shared.Codes = NewMemoryCodes(CodeClaimTTL, retry.Clock)
+	}
+	s := &Service{fleet: fleet, tickets: tickets, games: map[string]Game{}, m: m, log: log, retry: retry,
+		holds: shared.Holds, codes: shared.Codes}
 	for _, g := range games {
 		s.games[g.ID] = g
 		s.order = append(s.order, g.ID)
@@ -237,7 +250,16 @@ func (s *Service) createOnce(ctx context.Context, game string, public bool, play
 		if i >= 8 { // the 4-letter space is crowded: use 5 letters
 			length = 5
 		}
-		srv, err := s.fleet.Create(ctx, game, NewCode(length), public, player)
+		code := NewCode(length)
+		// Claim the code first: another replica may be creating a room under it right now.
+		claimed, err := s.codes.Claim(ctx, code)
+		if err != nil {
+			return Server{}, fmt.Errorf("claim room code: %w", err)
+		}
+		if !claimed {
+			continue
+		}
+		srv, err := s.fleet.Create(ctx, game, code, public, player)
 		if !errors.Is(err, ErrRoomExists) {
 			return srv, err
 		}

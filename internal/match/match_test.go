@@ -126,7 +126,7 @@ func newTestService(tb testing.TB, f Fleet, tk ticket.Store, wait time.Duration)
 	m := metrics.New(prometheus.NewRegistry())
 	clk := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	tb.Cleanup(autoStep(clk))
-	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, nil, NewRetry(wait, clk), m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
+	return NewService([]Game{{ID: "g", Name: "G", MaxPlayers: 4}}, f, tk, Shared{}, NewRetry(wait, clk), m, slog.New(slog.NewTextHandler(io.Discard, nil))), m
 }
 
 // autoStep moves clk on by 10ms whenever something waits on it, until stop is called.

@@ -148,7 +148,7 @@ func TestCloseCodeShown(t *testing.T) {
 		}
 		return nil
 	})
-	wait(t, p.inf, `^# closed: 4004 room closed by an operator$`)
+	wait(t, p.inf, `^# closed: 4006 room closed by an operator$`)
 	if c := exitCode(t, p); c != 1 {
 		t.Errorf("exit code %d, want 1", c)
 	}

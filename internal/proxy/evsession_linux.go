@@ -225,8 +225,8 @@ func (es *evSession) finish(from *evLeg, ev event) bool {
 	return true
 }
 
-// kick ends the session with ev (evMoved: Proxy.Kick; evRemoved: Proxy.Remove), on its loop.
-func (es *evSession) kick(ev event) {
+// endWith ends the session because of ev (Proxy.Kick, Proxy.Remove, Proxy.Drain), on its loop.
+func (es *evSession) endWith(ev event) {
 	es.lp.post(func() { es.finish(nil, ev) })
 }
 

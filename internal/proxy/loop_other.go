@@ -18,7 +18,7 @@ func (*loopSet) each(func(*loop))     {}
 func (*loop) shutdownAll()            {}
 func (*loop) abortAll()               {}
 func (*session) runOnLoop(error) bool { return false }
-func (*evSession) kick(event)         {}
+func (*evSession) endWith(event)      {}
 
 const loopBufferSize = 16 << 10
 

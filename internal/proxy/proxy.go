@@ -299,10 +299,15 @@ func (p *Proxy) Upgrade(c *fiber.Ctx, up *Upstream) error {
 	return nil
 }
 
-// Shutdown stops accepting sessions, closes every session's client leg with 1001 "server
-// shutting down" (and its game server leg with 1001), and waits until every relay has finished
-// or ctx is done. When ctx ends first it drops the remaining connections and returns ctx's error.
-func (p *Proxy) Shutdown(ctx context.Context) error {
+// Shutdown is Drain with no spread: every session is closed at once.
+func (p *Proxy) Shutdown(ctx context.Context) error { return p.Drain(ctx, 0) }
+
+// Drain stops accepting sessions and closes every live session with 1012 "usher restarting"
+// on both legs (contract.CloseServiceRestart: the player reconnects through another replica,
+// and the game server keeps their seat), spread evenly over the window so that the players
+// do not all come back at the same instant. It then waits until every relay has finished or
+// ctx is done; when ctx ends first it drops the remaining connections and returns ctx's error.
+func (p *Proxy) Drain(ctx context.Context, window time.Duration) error {
 	p.mu.Lock()
 	p.closing = true
 	if len(p.sessions) == 0 && p.pending == 0 {
@@ -319,12 +324,23 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 
-	// Concurrently: a close frame waits for a write in progress on a slow connection.
-	for _, s := range live {
-		if s.ev == nil {
-			go s.finish(nil, event{kind: evShutdown})
+	start := time.Now()
+	for i, s := range live {
+		// Session i closes at i/n of the window.
+		if due := start.Add(window * time.Duration(i) / time.Duration(len(live))); time.Until(due) > 0 {
+			t := time.NewTimer(time.Until(due))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
 		}
+		if ctx.Err() != nil {
+			break
+		}
+		s.endWith(event{kind: evShutdown})
 	}
+	// Sessions the loop skipped (ctx ended) or that started meanwhile end here too.
 	p.loops.each((*loop).shutdownAll)
 	select {
 	case <-drained:
@@ -355,7 +371,7 @@ func (p *Proxy) Kick(player, room string) int {
 
 // Close codes of Remove: an operator closed the player's room, or disconnected the player.
 const (
-	CloseRoomClosed  = 4004
+	CloseRoomClosed  = 4006
 	CloseRemoved     = 4005
 	closeRemovedText = "disconnected by an operator"
 	closeClosedText  = "room closed by an operator"
@@ -386,11 +402,7 @@ func (p *Proxy) end(match func(Target) bool, ev event) int {
 	}
 	p.mu.Unlock()
 	for _, s := range ended {
-		if s.ev != nil {
-			s.ev.kick(ev)
-		} else {
-			go s.finish(nil, ev)
-		}
+		s.endWith(ev)
 	}
 	return len(ended)
 }
@@ -411,6 +423,16 @@ func (p *Proxy) List() []SessionInfo {
 		out = append(out, SessionInfo{Player: t.Player, Name: t.Name, Game: t.Game, Room: t.Room, Server: t.Server, Started: s.started})
 	}
 	return out
+}
+
+// endWith starts the end of s because of ev (Kick, Drain), on whichever engine relays it.
+// Concurrently: a close frame may wait for a write in progress on a slow connection.
+func (s *session) endWith(ev event) {
+	if s.ev != nil {
+		s.ev.endWith(ev)
+	} else {
+		go s.finish(nil, ev)
+	}
 }
 
 // Sessions returns the number of sessions being relayed now.

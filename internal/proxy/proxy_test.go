@@ -214,13 +214,15 @@ func TestGameServerDiesClientGets1011(t *testing.T) {
 	h.waitIdle()
 }
 
-func TestClientVanishesGameServerGets1001(t *testing.T) {
+// A player whose connection breaks may come back: the game server hears CloseLost (4004), and
+// keeps the seat for the reconnect grace.
+func TestClientVanishesGameServerGets4004(t *testing.T) {
 	h := newHarness(t, testConfig())
 	up := newUpstream(t, drain)
 	c := h.dial(up, "p1")
 	up.nextRequest(t)
 	_ = c.NetConn().Close() // no close frame
-	if got, want := up.nextClose(t), (closeInfo{1001, "client gone"}); got != want {
+	if got, want := up.nextClose(t), (closeInfo{contract.CloseLost, "connection lost"}); got != want {
 		t.Errorf("game server got %+v, want %+v", got, want)
 	}
 	h.waitReason("client_gone", 1)
@@ -241,6 +243,9 @@ func TestMessageTooBig(t *testing.T) {
 			t.Fatalf("got %d bytes, %v", len(got), err)
 		}
 		_ = c.Close()
+		if got := up.nextClose(t); got.Code != contract.CloseLost {
+			t.Errorf("game server got %+v, want %d", got, contract.CloseLost)
+		}
 	})
 	t.Run("one frame over", func(t *testing.T) {
 		c := h.dial(up, "big")
@@ -490,8 +495,8 @@ func TestSlowReaderIsDroppedOthersUnaffected(t *testing.T) {
 		}
 	}
 	h.waitReason("slow_client", 1)
-	if got := blast.nextClose(t); got.Code != 1001 {
-		t.Errorf("game server got %+v, want 1001", got)
+	if got := blast.nextClose(t); got.Code != contract.CloseLost {
+		t.Errorf("game server got %+v, want %d", got, contract.CloseLost)
 	}
 	if err := calm.WriteMessage(websocket.TextMessage, []byte("after")); err != nil {
 		t.Fatal(err)
@@ -556,8 +561,8 @@ func TestKeepalive(t *testing.T) {
 		rc := h.rawDial(up, "dead") // never reads, never answers
 		_ = rc
 		h.waitReason("client_timeout", 1)
-		if got := up.nextClose(t); got.Code != 1001 {
-			t.Errorf("game server got %+v, want 1001", got)
+		if got := up.nextClose(t); got.Code != contract.CloseLost {
+			t.Errorf("game server got %+v, want %d", got, contract.CloseLost)
 		}
 		h.waitIdle()
 	})
@@ -578,7 +583,9 @@ func TestKeepalive(t *testing.T) {
 	})
 }
 
-func TestShutdownClosesClientsWith1001(t *testing.T) {
+// Shutdown closes every session with 1012 on both legs: the players reconnect through
+// another replica, and the game servers keep their seats meanwhile.
+func TestShutdownClosesWith1012(t *testing.T) {
 	h := newHarness(t, testConfig())
 	up := newUpstream(t, echo)
 	var clients []*websocket.Conn
@@ -599,10 +606,10 @@ func TestShutdownClosesClientsWith1001(t *testing.T) {
 				switch {
 				case err == nil:
 					continue
-				case errors.As(err, &ce) && ce.Code == 1001 && ce.Text == "server shutting down":
+				case errors.As(err, &ce) && ce.Code == 1012 && ce.Text == "usher restarting: reconnect":
 					results <- nil
 				default:
-					results <- fmt.Errorf("want close 1001 server shutting down, got %v", err)
+					results <- fmt.Errorf("want close 1012 usher restarting: reconnect, got %v", err)
 				}
 				return
 			}
@@ -619,7 +626,7 @@ func TestShutdownClosesClientsWith1001(t *testing.T) {
 		}
 	}
 	for range clients {
-		if got := up.nextClose(t); got != (closeInfo{1001, "server shutting down"}) {
+		if got := up.nextClose(t); got != (closeInfo{1012, "usher restarting: reconnect"}) {
 			t.Errorf("game server got %+v", got)
 		}
 	}
@@ -631,6 +638,67 @@ func TestShutdownClosesClientsWith1001(t *testing.T) {
 	if _, err := h.p.Dial(context.Background(), proxy.Target{Addr: up.addr}); !errors.Is(err, proxy.ErrShuttingDown) {
 		t.Errorf("Dial after Shutdown: got %v, want ErrShuttingDown", err)
 	}
+}
+
+// TestDrainSpreadsCloses: Drain closes the sessions one by one over its window, not all at
+// once, so that the players do not all reconnect at the same instant.
+func TestDrainSpreadsCloses(t *testing.T) {
+	h := newHarness(t, testConfig())
+	up := newUpstream(t, echo)
+	const n, window = 4, 600 * time.Millisecond
+	var clients []*websocket.Conn
+	for i := range n {
+		clients = append(clients, h.dial(up, fmt.Sprintf("p%d", i)))
+		up.nextRequest(t)
+	}
+	waitFor(t, 5*time.Second, "sessions", func() bool { return h.p.Sessions() == n })
+	closedAt := make(chan time.Time, n)
+	for _, c := range clients {
+		go func() {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					var ce *websocket.CloseError
+					if !errors.As(err, &ce) || ce.Code != contract.CloseServiceRestart {
+						t.Errorf("drained client: %v, want close 1012", err)
+					}
+					closedAt <- time.Now()
+					return
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.p.Drain(ctx, window); err != nil {
+		t.Fatalf("Drain: %v", err)
+	}
+	var last time.Duration
+	for range n {
+		last = max(last, (<-closedAt).Sub(start))
+	}
+	// Session i closes at i/n of the window: the last no sooner than 3/4 of it.
+	if atLeast := window * (n - 1) / n; last < atLeast {
+		t.Errorf("last session closed %v into the drain, want no sooner than %v (spread over %v)", last, atLeast, window)
+	}
+	h.waitIdle()
+}
+
+// A player cannot make the game server keep their seat by sending Usher's own "may come
+// back" codes: those arrive as 1000.
+func TestClientCannotForgeLost(t *testing.T) {
+	h := newHarness(t, testConfig())
+	up := newUpstream(t, drain)
+	for _, code := range []int{contract.CloseLost, contract.CloseServiceRestart} {
+		c := h.dial(up, fmt.Sprintf("p%d", code))
+		up.nextRequest(t)
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, "x"), time.Now().Add(time.Second))
+		if got := up.nextClose(t); got.Code != 1000 {
+			t.Errorf("client closed with %d: game server got %+v, want 1000", code, got)
+		}
+	}
+	h.waitIdle()
 }
 
 func TestShutdownDeadlineDropsConnections(t *testing.T) {
@@ -737,8 +805,9 @@ func TestUpstreamClosedWhenUpgradeFails(t *testing.T) {
 func TestHandshakeTimeoutReleasesGameServer(t *testing.T) {
 	cfg := testConfig()
 	// The timer usually expires before fasthttp hands the connection over, but a fast hijack
-	// can still win the race (then the session starts and the client's close ends it). Either
-	// way the game server connection must be released with 1001 and nothing may be left behind.
+	// can still win the race (then the session starts and the client's going ends it: 4004,
+	// the client closed its socket without a close frame). Either way the game server
+	// connection must be released and nothing may be left behind.
 	cfg.HandshakeTimeout = time.Nanosecond
 	h := newHarness(t, cfg)
 	up := newUpstream(t, drain)
@@ -750,8 +819,8 @@ func TestHandshakeTimeoutReleasesGameServer(t *testing.T) {
 		_ = c.Close()
 	}
 	got := up.nextClose(t)
-	if got != (closeInfo{1001, "client did not connect"}) && got != (closeInfo{1001, "client gone"}) {
-		t.Errorf("game server got %+v, want 1001 \"client did not connect\" (or \"client gone\" if the hijack won)", got)
+	if got != (closeInfo{1001, "client did not connect"}) && got != (closeInfo{contract.CloseLost, "connection lost"}) {
+		t.Errorf("game server got %+v, want 1001 \"client did not connect\" (or 4004 \"connection lost\" if the hijack won)", got)
 	}
 	h.waitIdle()
 }
@@ -843,8 +912,8 @@ func TestKeepHijackedConns(t *testing.T) {
 		c := h.dial(up, "p2")
 		up.nextRequest(t)
 		_ = c.NetConn().Close()
-		if got := up.nextClose(t); got.Code != 1001 {
-			t.Errorf("game server got %+v, want 1001", got)
+		if got := up.nextClose(t); got.Code != contract.CloseLost {
+			t.Errorf("game server got %+v, want %d", got, contract.CloseLost)
 		}
 		h.waitIdle()
 	})
@@ -863,7 +932,7 @@ func TestKeepHijackedConns(t *testing.T) {
 			defer cancel()
 			_ = h.p.Shutdown(ctx)
 		}()
-		expectClose(t, c, closeInfo{1001, "server shutting down"})
+		expectClose(t, c, closeInfo{1012, "usher restarting: reconnect"})
 		h.waitIdle()
 	})
 }

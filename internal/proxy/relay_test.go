@@ -12,6 +12,8 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/usher-gg/usher/internal/proxy"
+
+	"github.com/usher-gg/usher/contract"
 )
 
 // TestBackpressureLosesNothing has a game server send faster than its player reads: the relay
@@ -116,7 +118,7 @@ func TestFrameThenCloseSeenAtOnce(t *testing.T) {
 		_ = rc.nc.Close()
 		select {
 		case got := <-up.closes:
-			if got != (closeInfo{1001, "client gone"}) {
+			if got != (closeInfo{contract.CloseLost, "connection lost"}) {
 				t.Fatalf("player %d: game server got %+v", i, got)
 			}
 		case <-time.After(2 * time.Second):

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/usher-gg/usher/contract"
 )
 
 // eventKind is why a leg stopped.
@@ -107,10 +109,15 @@ func reason(from side, ev event) string {
 
 // closeFor returns the close frame the leg of side to gets when the session ends with ev on
 // the other leg (or with evShutdown).
+//
+// The game server learns from the code whether the player may come back (see
+// contract.DisconnectReason): the player's own close is forwarded (1000: they left), a
+// player whose connection broke is CloseLost, and a drain is 1012 to both legs, so the
+// player reconnects through another replica and the game server keeps the seat.
 func closeFor(to side, ev event) (int, string) {
 	switch {
 	case ev.kind == evShutdown:
-		return closeGoingAway, "server shutting down"
+		return contract.CloseServiceRestart, "usher restarting: reconnect"
 	case ev.kind == evMoved && to == sideClient:
 		return CloseMoved, "joined another room"
 	case ev.kind == evMoved:
@@ -119,8 +126,18 @@ func closeFor(to side, ev event) (int, string) {
 		return ev.code, ev.text
 	case ev.kind == evRemoved:
 		return closeGoingAway, "player removed by an operator"
+	case ev.kind == evClosed && to == sideServer:
+		// The codes that mean "may come back" are Usher's to send, not the player's.
+		switch code := forwardCode(ev.code); code {
+		case contract.CloseLost, contract.CloseServiceRestart:
+			return closeNormal, ev.text
+		default:
+			return code, ev.text
+		}
 	case ev.kind == evClosed:
 		return forwardCode(ev.code), ev.text
+	case to == sideServer && (ev.kind == evGone || ev.kind == evTimeout || ev.kind == evWriteFailed):
+		return contract.CloseLost, "connection lost"
 	case to == sideServer:
 		return closeGoingAway, "client gone"
 	case ev.kind == evTooBig || ev.kind == evProtocol || ev.kind == evBadData:

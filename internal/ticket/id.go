@@ -5,24 +5,24 @@ import (
 	"encoding/base64"
 )
 
-// idBytes is how much randomness a ticket id carries: 256 bits, twice the 128 promised.
-const idBytes = 32
+// IDBytes is how much randomness a ticket id carries: 256 bits, twice the 128 promised.
+const IDBytes = 32
 
-// idLen is the length of a ticket id: idBytes in unpadded base64url.
-const idLen = (idBytes*8 + 5) / 6 // 43
+// idLen is the length of a ticket id: IDBytes in unpadded base64url.
+const idLen = (IDBytes*8 + 5) / 6 // 43
 
-// newID returns a fresh random ticket id and the raw bytes it encodes.
-func newID() (string, [idBytes]byte) {
-	var raw [idBytes]byte
+// NewID returns a fresh random ticket id (for any Store) and the raw bytes it encodes.
+func NewID() (string, [IDBytes]byte) {
+	var raw [IDBytes]byte
 	_, _ = rand.Read(raw[:]) // never fails (crypto/rand crashes the program instead)
 	return base64.RawURLEncoding.EncodeToString(raw[:]), raw
 }
 
-// decodeID returns the raw bytes of a well-formed ticket id: exactly idLen characters of
+// DecodeID returns the raw bytes of a well-formed ticket id: exactly idLen characters of
 // unpadded base64url in canonical form (the unused low bits of the last character are zero),
 // so each id has exactly one spelling. It allocates nothing and looks at no more than idLen
 // bytes, so hostile input costs nothing.
-func decodeID(id string) (raw [idBytes]byte, ok bool) {
+func DecodeID(id string) (raw [IDBytes]byte, ok bool) {
 	if len(id) != idLen {
 		return raw, false
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestDecodeID(t *testing.T) {
-	valid, raw := newID()
+	valid, raw := NewID()
 	tests := []struct {
 		name   string
 		id     string
@@ -27,9 +27,9 @@ func TestDecodeID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := decodeID(tt.id)
+			got, ok := DecodeID(tt.id)
 			if ok != tt.wantOK {
-				t.Fatalf("decodeID(%q) ok = %v, want %v", tt.id, ok, tt.wantOK)
+				t.Fatalf("DecodeID(%q) ok = %v, want %v", tt.id, ok, tt.wantOK)
 			}
 			if !ok {
 				return
@@ -39,37 +39,37 @@ func TestDecodeID(t *testing.T) {
 				t.Fatalf("stdlib cannot decode %q: %v", tt.id, err)
 			}
 			if !bytes.Equal(got[:], want) {
-				t.Errorf("decodeID(%q) = %x, want %x", tt.id, got, want)
+				t.Errorf("DecodeID(%q) = %x, want %x", tt.id, got, want)
 			}
 		})
 	}
-	if got, _ := decodeID(valid); got != raw {
-		t.Errorf("decodeID(newID()) = %x, want the bytes newID drew %x", got, raw)
+	if got, _ := DecodeID(valid); got != raw {
+		t.Errorf("DecodeID(NewID()) = %x, want the bytes NewID drew %x", got, raw)
 	}
 }
 
 func TestDecodeIDDoesNotAllocate(t *testing.T) {
-	id, _ := newID()
-	if got := testing.AllocsPerRun(100, func() { decodeID(id) }); got != 0 {
-		t.Errorf("decodeID allocates %v times per call, want 0", got)
+	id, _ := NewID()
+	if got := testing.AllocsPerRun(100, func() { DecodeID(id) }); got != 0 {
+		t.Errorf("DecodeID allocates %v times per call, want 0", got)
 	}
 }
 
-// FuzzDecodeID holds decodeID to the standard library's strict decoder.
+// FuzzDecodeID holds DecodeID to the standard library's strict decoder.
 func FuzzDecodeID(f *testing.F) {
-	id, _ := newID()
+	id, _ := NewID()
 	for _, s := range []string{id, "", strings.Repeat("_", 42) + "x", "+" + id[1:], id[:42] + "="} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, ok := decodeID(s)
+		got, ok := DecodeID(s)
 		want, err := base64.RawURLEncoding.Strict().DecodeString(s)
-		wantOK := err == nil && len(want) == idBytes && len(s) == idLen
+		wantOK := err == nil && len(want) == IDBytes && len(s) == idLen
 		if ok != wantOK {
-			t.Fatalf("decodeID(%q) ok = %v, stdlib says %v (err %v)", s, ok, wantOK, err)
+			t.Fatalf("DecodeID(%q) ok = %v, stdlib says %v (err %v)", s, ok, wantOK, err)
 		}
 		if ok && !bytes.Equal(got[:], want) {
-			t.Fatalf("decodeID(%q) = %x, stdlib %x", s, got, want)
+			t.Fatalf("DecodeID(%q) = %x, stdlib %x", s, got, want)
 		}
 	})
 }

@@ -60,7 +60,7 @@ type MemoryStore struct {
 	clk clock.Clock
 
 	mu       sync.Mutex
-	byID     map[[idBytes]byte]*entry
+	byID     map[[IDBytes]byte]*entry
 	byPlayer map[string][]*entry // each player's tickets, oldest first
 	// oldest and newest end a list of every entry ordered by expiry, so expired tickets are
 	// swept from the front without scanning the map.
@@ -71,7 +71,7 @@ var _ Store = (*MemoryStore)(nil)
 
 // entry is one outstanding ticket.
 type entry struct {
-	raw        [idBytes]byte // the id's bytes; the map key, kept to compare in constant time
+	raw        [IDBytes]byte // the id's bytes; the map key, kept to compare in constant time
 	t          Ticket
 	prev, next *entry // expiry order
 }
@@ -89,7 +89,7 @@ func NewMemoryStore(cfg MemoryConfig, clk clock.Clock) (*MemoryStore, error) {
 	return &MemoryStore{
 		cfg:      cfg,
 		clk:      clk,
-		byID:     make(map[[idBytes]byte]*entry),
+		byID:     make(map[[IDBytes]byte]*entry),
 		byPlayer: make(map[string][]*entry),
 	}, nil
 }
@@ -104,7 +104,7 @@ func (s *MemoryStore) Issue(ctx context.Context, t Ticket) (string, time.Time, e
 	if t.Player == "" {
 		return "", time.Time{}, errors.New("issue ticket: no player")
 	}
-	id, raw := newID()
+	id, raw := NewID()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,7 +134,7 @@ func (s *MemoryStore) Redeem(ctx context.Context, id string) (Ticket, error) {
 	if err := ctx.Err(); err != nil {
 		return Ticket{}, fmt.Errorf("redeem ticket: %w", err)
 	}
-	raw, ok := decodeID(id)
+	raw, ok := DecodeID(id)
 	if !ok {
 		return Ticket{}, ErrInvalid
 	}

@@ -297,7 +297,7 @@ func BenchmarkMemoryStoreRedeemUnknown(b *testing.B) {
 	for i := range 10_000 {
 		issue(b, s, fmt.Sprintf("p_%d", i))
 	}
-	unknown, _ := newID()
+	unknown, _ := NewID()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -27,8 +27,8 @@ type Ticket struct {
 	ExpiresAt time.Time
 }
 
-// Store keeps outstanding tickets. Implementations: MemoryStore (one replica); a Redis
-// store for several replicas comes later.
+// Store keeps outstanding tickets. Implementations: MemoryStore (one replica) and
+// internal/redis's TicketStore (any number of replicas sharing one Redis).
 type Store interface {
 	// Issue stores t under a new random id and returns the id and the expiry it set.
 	Issue(ctx context.Context, t Ticket) (id string, expiresAt time.Time, err error)

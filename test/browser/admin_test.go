@@ -77,7 +77,7 @@ func TestAdminCredentials(t *testing.T) {
 
 // TestAdminPageLive: the page refuses a wrong token, signs in with the right one, shows a new
 // room appear and its player count change live as scripted players join and leave, and
-// "close room" (confirmed) disconnects the player left with close 4004. The action is in the
+// "close room" (confirmed) disconnects the player left with close 4006. The action is in the
 // log as an audit line without the token.
 func TestAdminPageLive(t *testing.T) {
 	u := devtest.Start(t, nil)
@@ -119,8 +119,8 @@ func TestAdminPageLive(t *testing.T) {
 	var ce *websocket.CloseError
 	for {
 		if _, _, err := alice.ws.ReadMessage(); err != nil {
-			if !errors.As(err, &ce) || ce.Code != 4004 {
-				t.Fatalf("Alice's session ended with %v, want close 4004", err)
+			if !errors.As(err, &ce) || ce.Code != 4006 {
+				t.Fatalf("Alice's session ended with %v, want close 4006", err)
 			}
 			break
 		}

@@ -86,8 +86,8 @@ func TestUsherDevBinary(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if got := closeCode(t, c, 10*time.Second); got != 1001 {
-		t.Errorf("close code on SIGTERM %d, want 1001", got)
+	if got := closeCode(t, c, 10*time.Second); got != 1012 {
+		t.Errorf("close code on SIGTERM %d, want 1012 (reconnect elsewhere)", got)
 	}
 	select {
 	case err := <-exited:

@@ -366,79 +366,83 @@ func TestPlayerFlow(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
-	h := startUsher(t, func(c *config.Config) { c.TokenRate = 3; c.JoinRate = 2 })
-	spoof := func(i int) *http.Request {
-		req, _ := http.NewRequest("POST", h.base+"/request_token", nil)
-		// Forged forwarding headers from an untrusted peer must not buy new quota.
-		req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
-		req.Header.Set("CF-Connecting-IP", fmt.Sprintf("198.51.100.%d", i))
-		return req
-	}
-	var last *http.Response
-	for i := 0; i < 4; i++ {
-		resp, err := http.DefaultClient.Do(spoof(i))
-		if err != nil {
-			t.Fatal(err)
+	eachStore(t, func(t *testing.T, store func(*config.Config)) {
+		h := startUsher(t, func(c *config.Config) { store(c); c.TokenRate = 3; c.JoinRate = 2 })
+		spoof := func(i int) *http.Request {
+			req, _ := http.NewRequest("POST", h.base+"/request_token", nil)
+			// Forged forwarding headers from an untrusted peer must not buy new quota.
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+			req.Header.Set("CF-Connecting-IP", fmt.Sprintf("198.51.100.%d", i))
+			return req
 		}
-		resp.Body.Close()
-		if i < 3 && resp.StatusCode != 200 {
-			t.Fatalf("request %d: %d", i, resp.StatusCode)
+		var last *http.Response
+		for i := 0; i < 4; i++ {
+			resp, err := http.DefaultClient.Do(spoof(i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if i < 3 && resp.StatusCode != 200 {
+				t.Fatalf("request %d: %d", i, resp.StatusCode)
+			}
+			last = resp
 		}
-		last = resp
-	}
-	if last.StatusCode != 429 || last.Header.Get("Retry-After") == "" {
-		t.Errorf("4th token request: %d Retry-After %q, want 429 with Retry-After", last.StatusCode, last.Header.Get("Retry-After"))
-	}
-	st, code, _ := h.do("POST", "/request_token", "", "", nil)
-	if st != 429 || code != "rate_limited" {
-		t.Errorf("limited answer: %d %s", st, code)
-	}
+		if last.StatusCode != 429 || last.Header.Get("Retry-After") == "" {
+			t.Errorf("4th token request: %d Retry-After %q, want 429 with Retry-After", last.StatusCode, last.Header.Get("Retry-After"))
+		}
+		st, code, _ := h.do("POST", "/request_token", "", "", nil)
+		if st != 429 || code != "rate_limited" {
+			t.Errorf("limited answer: %d %s", st, code)
+		}
+	})
 }
 
 func TestJoinRateLimitPerIPAndPlayer(t *testing.T) {
-	// Behind a trusted proxy, X-Forwarded-For names the client.
-	h := startUsher(t, func(c *config.Config) { c.JoinRate = 2; c.TrustedProxies = []string{"127.0.0.1", "::1"} })
-	join := func(tok, ip string) int {
-		req, _ := http.NewRequest("POST", h.base+"/join", strings.NewReader(`{"game":"example","room":"ZZZZ"}`))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("X-Forwarded-For", ip)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+	eachStore(t, func(t *testing.T, store func(*config.Config)) {
+		// Behind a trusted proxy, X-Forwarded-For names the client.
+		h := startUsher(t, func(c *config.Config) { store(c); c.JoinRate = 2; c.TrustedProxies = []string{"127.0.0.1", "::1"} })
+		join := func(tok, ip string) int {
+			req, _ := http.NewRequest("POST", h.base+"/join", strings.NewReader(`{"game":"example","room":"ZZZZ"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("X-Forwarded-For", ip)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
 		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	// One player hopping across IPs is still limited per player.
-	hopper := h.token("").Token
-	got := []int{join(hopper, "203.0.113.1"), join(hopper, "203.0.113.2"), join(hopper, "203.0.113.3")}
-	if got[0] != 404 || got[1] != 404 || got[2] != 429 {
-		t.Errorf("one player over three IPs: %v, want [404 404 429]", got)
-	}
-	// Many players from one IP are limited per IP.
-	got = []int{join(h.token("").Token, "198.51.100.7"), join(h.token("").Token, "198.51.100.7"), join(h.token("").Token, "198.51.100.7")}
-	if got[0] != 404 || got[1] != 404 || got[2] != 429 {
-		t.Errorf("three players from one IP: %v, want [404 404 429]", got)
-	}
-	// IPv6 clients share a limit per /64.
-	got = []int{join(h.token("").Token, "2001:db8:1:2::1"), join(h.token("").Token, "2001:db8:1:2::ffff"), join(h.token("").Token, "2001:db8:1:2:abcd::9")}
-	if got[2] != 429 {
-		t.Errorf("three players from one IPv6 /64: %v, want the third limited", got)
-	}
-	// Someone else is unaffected.
-	if st := join(h.token("").Token, "192.0.2.99"); st != 404 {
-		t.Errorf("fresh player and IP: %d, want 404", st)
-	}
+		// One player hopping across IPs is still limited per player.
+		hopper := h.token("").Token
+		got := []int{join(hopper, "203.0.113.1"), join(hopper, "203.0.113.2"), join(hopper, "203.0.113.3")}
+		if got[0] != 404 || got[1] != 404 || got[2] != 429 {
+			t.Errorf("one player over three IPs: %v, want [404 404 429]", got)
+		}
+		// Many players from one IP are limited per IP.
+		got = []int{join(h.token("").Token, "198.51.100.7"), join(h.token("").Token, "198.51.100.7"), join(h.token("").Token, "198.51.100.7")}
+		if got[0] != 404 || got[1] != 404 || got[2] != 429 {
+			t.Errorf("three players from one IP: %v, want [404 404 429]", got)
+		}
+		// IPv6 clients share a limit per /64.
+		got = []int{join(h.token("").Token, "2001:db8:1:2::1"), join(h.token("").Token, "2001:db8:1:2::ffff"), join(h.token("").Token, "2001:db8:1:2:abcd::9")}
+		if got[2] != 429 {
+			t.Errorf("three players from one IPv6 /64: %v, want the third limited", got)
+		}
+		// Someone else is unaffected.
+		if st := join(h.token("").Token, "192.0.2.99"); st != 404 {
+			t.Errorf("fresh player and IP: %d, want 404", st)
+		}
+	})
 }
 
-func TestGracefulShutdownClosesWith1001(t *testing.T) {
+func TestGracefulShutdownClosesWith1012(t *testing.T) {
 	h := startUsher(t, nil)
 	j := h.mustJoin(h.token("").Token, `{"game":"example"}`)
 	c := h.mustDial(j.ConnectURL)
 	readWelcome(t, c)
 	h.cancel()
-	if got := closeCode(t, c, 10*time.Second); got != websocket.CloseGoingAway {
-		t.Errorf("close code on shutdown %d, want 1001", got)
+	if got := closeCode(t, c, 10*time.Second); got != websocket.CloseServiceRestart {
+		t.Errorf("close code on shutdown %d, want 1012 (reconnect elsewhere)", got)
 	}
 	h.stop()
 	for _, s := range h.app.Local.Servers() {

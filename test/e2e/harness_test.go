@@ -22,6 +22,7 @@ import (
 	"github.com/usher-gg/usher/internal/app"
 	"github.com/usher-gg/usher/internal/config"
 	"github.com/usher-gg/usher/internal/exampleserver"
+	"github.com/usher-gg/usher/internal/redis/redistest"
 )
 
 // asExample makes this test binary act as the example game server when the local fleet
@@ -251,6 +252,17 @@ func (h *harness) dial(connectURL, origin string) (*websocket.Conn, int, string)
 	return nil, resp.StatusCode, e.Error.Code
 }
 
+// mustDialNative connects like a native client: no Origin (serve mode allows no browser).
+func (h *harness) mustDialNative(connectURL string) *websocket.Conn {
+	h.t.Helper()
+	c, st, code := h.dial(connectURL, "")
+	if c == nil {
+		h.t.Fatalf("connect: %d %s", st, code)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (h *harness) mustDial(connectURL string) *websocket.Conn {
 	h.t.Helper()
 	c, st, code := h.dial(connectURL, "http://localhost:5173")
@@ -319,4 +331,14 @@ func closeCode(tb testing.TB, c *websocket.Conn, within time.Duration) int {
 func ticketOf(connectURL string) string {
 	u, _ := url.Parse(connectURL)
 	return u.Query().Get("ticket")
+}
+
+// eachStore runs f twice: with Usher's shared state in memory, and in a real redis-server
+// (--redis-url) of its own.
+func eachStore(t *testing.T, f func(t *testing.T, store func(*config.Config))) {
+	t.Run("memory", func(t *testing.T) { f(t, func(*config.Config) {}) })
+	t.Run("redis", func(t *testing.T) {
+		r := redistest.Start(t)
+		f(t, func(c *config.Config) { c.RedisURL = r.URL() })
+	})
 }

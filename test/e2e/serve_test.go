@@ -18,6 +18,7 @@ import (
 
 	"github.com/usher-gg/usher/agones"
 	"github.com/usher-gg/usher/agones/agonestest"
+	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/app"
 	"github.com/usher-gg/usher/internal/auth"
 	"github.com/usher-gg/usher/internal/config"
@@ -64,6 +65,19 @@ func startEcho(tb testing.TB) *echoServer {
 }
 
 func (e *echoServer) port() int32 { return int32(e.ln.Addr().(*net.TCPAddr).Port) }
+
+// count is how many times player connected.
+func (e *echoServer) count(player string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, q := range e.players {
+		if q.Get(contract.QueryPlayer) == player {
+			n++
+		}
+	}
+	return n
+}
 
 // startServe runs `usher serve` wiring against a fake Agones API server through a real
 // kubeconfig file.

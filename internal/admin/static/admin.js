@@ -106,7 +106,7 @@
       var b = el("button", "danger small close-room", "Close room");
       b.onclick = function () {
         confirmThen("Close room " + r.code + " of " + r.game + "? Its " + r.connected +
-          " connected player(s) are disconnected (close code 4004) and the room ends.", function () {
+          " connected player(s) are disconnected (close code 4006) and the room ends.", function () {
           post("/api/rooms/" + enc(r.game) + "/" + enc(r.code) + "/close",
             function (x) { toast("Room " + r.code + " closed (" + x.disconnected + " disconnected)"); });
         });

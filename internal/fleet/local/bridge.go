@@ -23,8 +23,8 @@ func (b backend) PlayerConnected(_ context.Context, player string) error {
 	return b.st.playerConnected(b.s, player)
 }
 
-func (b backend) PlayerDisconnected(_ context.Context, player string) error {
-	return b.st.playerDisconnected(b.s, player)
+func (b backend) PlayerDisconnected(_ context.Context, player, reason string) error {
+	return b.st.playerDisconnected(b.s, player, reason)
 }
 
 func (b backend) Allocation(context.Context) (contract.Allocation, <-chan struct{}, error) {

@@ -44,6 +44,10 @@ type Config struct {
 	// SeatTimeout is how long a reserved seat waits for its player to connect before it is
 	// released. The caller passes the ticket TTL plus some grace. Default 20s.
 	SeatTimeout time.Duration
+	// ReconnectGrace is how long the seat of a player whose connection broke (the game
+	// server reports them disconnected with contract.ReasonLost) is kept for them to come
+	// back. 0 means none: a lost player's seat is freed at once, like a player who left.
+	ReconnectGrace time.Duration
 	// HeartbeatTimeout: a Ready or Allocated server that sends no heartbeat for this long is
 	// Unhealthy; it is killed and replaced. Default 10s.
 	HeartbeatTimeout time.Duration
@@ -108,6 +112,7 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{
 		{"seat timeout", c.SeatTimeout},
+		{"reconnect grace", c.ReconnectGrace},
 		{"heartbeat timeout", c.HeartbeatTimeout},
 		{"start timeout", c.StartTimeout},
 		{"stop timeout", c.StopTimeout},

@@ -361,7 +361,7 @@ func TestFleetAllocationLongPoll(t *testing.T) {
 	if n := testutil.ToFloat64(fx.m.Players.WithLabelValues("poll")); n != 1 {
 		t.Errorf("players gauge = %v, want 1", n)
 	}
-	if err := bc.PlayerDisconnected(ctx, "host"); err != nil {
+	if err := bc.PlayerDisconnected(ctx, "host", contract.ReasonLeft); err != nil {
 		t.Fatal(err)
 	}
 	if rooms, _ := fx.f.Rooms(ctx, "poll"); len(rooms) != 1 || rooms[0].Seats != 0 {

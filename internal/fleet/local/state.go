@@ -217,7 +217,9 @@ func (s *server) matchServer() match.Server {
 func (st *state) reserveLocked(s *server, player string) error {
 	deadline := st.clk.Now().Add(st.cfg.SeatTimeout)
 	if se := s.seatOf(player); se != nil {
-		if !se.connected {
+		// A reserved seat waits for its player at least the seat timeout from now; a seat
+		// kept for a lost player keeps the rest of its grace if that is longer.
+		if !se.connected && deadline.After(se.deadline) {
 			se.deadline = deadline
 		}
 		return nil
@@ -430,12 +432,23 @@ func (st *state) playerConnected(s *server, player string) error {
 	return nil
 }
 
-// playerDisconnected handles POST /players/disconnected: the player's seat is freed.
-func (st *state) playerDisconnected(s *server, player string) error {
+// playerDisconnected handles POST /players/disconnected: the seat of a player who left is
+// freed; a lost player's seat is kept, reserved, for the reconnect grace, so that the
+// player can join the room again and take it (even a full or private room).
+func (st *state) playerDisconnected(s *server, player, reason string) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	se := s.seatOf(player)
 	if se == nil {
+		return nil
+	}
+	if reason == contract.ReasonLost && st.cfg.ReconnectGrace > 0 && se.connected && s.state == StateAllocated {
+		se.connected, se.deadline = false, st.clk.Now().Add(st.cfg.ReconnectGrace)
+		s.nConnected--
+		s.changedLocked()
+		st.publish(s.game)
+		st.log.Info("seat kept for a lost player", "game", s.game, "gameserver", s.name, "room", s.room,
+			"player", player, "grace", st.cfg.ReconnectGrace)
 		return nil
 	}
 	s.forgetSeat(se)

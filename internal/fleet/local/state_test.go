@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -395,6 +396,88 @@ func TestSeatExpiry(t *testing.T) {
 	}
 }
 
+// TestReconnectGrace: a lost player's seat is kept for the grace — they can rejoin even a
+// full room and take it again — and freed after it; a player who left frees it at once.
+func TestReconnectGrace(t *testing.T) {
+	fx := newStateFixture(t, Config{Games: []Game{game("g", 2)}, SeatTimeout: 20 * time.Second,
+		ReconnectGrace: 30 * time.Second, HeartbeatTimeout: time.Hour})
+	st := fx.st
+	s := fx.ready(t, "g")
+	if _, err := st.create("g", "LOST", false, "host"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.join("g", "LOST", "guest"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"host", "guest"} {
+		if err := st.playerConnected(s, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The guest leaves cleanly: the seat is free at once.
+	if err := st.playerDisconnected(s, "guest", contract.ReasonLeft); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"host"}, fx.seats(s)); diff != "" {
+		t.Errorf("seats after a clean leave (-want +got):\n%s", diff)
+	}
+	if _, err := st.join("g", "LOST", "third"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.playerConnected(s, "third"); err != nil {
+		t.Fatal(err)
+	}
+	// The host's connection breaks: the seat stays, the room stays full to others.
+	if err := st.playerDisconnected(s, "host", contract.ReasonLost); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := st.allocation(s)
+	if diff := cmp.Diff([]string{"host", "third"}, a.Players); diff != "" || !slices.Equal(a.Connected, []string{"third"}) {
+		t.Errorf("after the host was lost: players %v connected %v, want the host's seat kept, not connected", a.Players, a.Connected)
+	}
+	if _, err := st.join("g", "LOST", "stranger"); !errors.Is(err, match.ErrRoomFull) {
+		t.Errorf("a stranger joining while the lost host's seat is kept: %v, want ErrRoomFull", err)
+	}
+	// Within the grace the host rejoins the full, private room and takes the seat again.
+	fx.clk.Step(29 * time.Second)
+	st.plan()
+	if _, err := st.join("g", "LOST", "host"); err != nil {
+		t.Fatalf("the host rejoining within the grace: %v", err)
+	}
+	if err := st.playerConnected(s, "host"); err != nil {
+		t.Fatal(err)
+	}
+	// Lost again; after the grace the seat is free.
+	if err := st.playerDisconnected(s, "host", contract.ReasonLost); err != nil {
+		t.Fatal(err)
+	}
+	fx.clk.Step(30*time.Second + time.Millisecond)
+	st.plan()
+	if diff := cmp.Diff([]string{"third"}, fx.seats(s)); diff != "" {
+		t.Errorf("seats after the grace (-want +got):\n%s", diff)
+	}
+	if _, err := st.join("g", "LOST", "stranger"); err != nil {
+		t.Errorf("a stranger joining after the grace: %v", err)
+	}
+}
+
+func TestReconnectGraceOff(t *testing.T) {
+	fx := newStateFixture(t, Config{Games: []Game{game("g", 2)}, HeartbeatTimeout: time.Hour})
+	s := fx.ready(t, "g")
+	if _, err := fx.st.create("g", "NOGR", false, "host"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.st.playerConnected(s, "host"); err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.st.playerDisconnected(s, "host", contract.ReasonLost); err != nil {
+		t.Fatal(err)
+	}
+	if got := fx.seats(s); len(got) != 0 {
+		t.Errorf("seats %v with no reconnect grace, want none", got)
+	}
+}
+
 func TestBridgeBackend(t *testing.T) {
 	fx := newStateFixture(t, Config{Games: []Game{game("g", 2)}})
 	st := fx.st
@@ -468,10 +551,10 @@ func TestBridgeBackend(t *testing.T) {
 	if n := testutil.ToFloat64(fx.m.Players.WithLabelValues("g")); n != 2 {
 		t.Errorf("players gauge = %v, want 2", n)
 	}
-	if err := c.PlayerDisconnected(ctx, "walkin"); err != nil {
+	if err := c.PlayerDisconnected(ctx, "walkin", contract.ReasonLeft); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PlayerDisconnected(ctx, "stranger"); err != nil { // unknown: ignored
+	if err := c.PlayerDisconnected(ctx, "stranger", contract.ReasonLost); err != nil { // unknown: ignored
 		t.Fatal(err)
 	}
 	if _, err := st.join("g", "BRDG", "joiner"); err != nil {

@@ -113,7 +113,7 @@ var Usher = (function () {
       1006: "The connection was lost.", 1008: "The connection was closed for sending too much.",
       1009: "A message was too large.", 1011: "The game server failed.",
       4001: "The room is full.", 4002: "You connected again from somewhere else.",
-      4003: "You joined another room.", 4004: "An operator closed this room.", 4005: "An operator disconnected you."
+      4003: "You joined another room.", 4006: "An operator closed this room.", 4005: "An operator disconnected you."
     };
     return (known[code] || "The connection closed.") + " (code " + code + (reason ? ": " + reason : "") + ")";
   }
