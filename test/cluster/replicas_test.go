@@ -46,7 +46,7 @@ func typed[T any](tb testing.TB, o *unstructured.Unstructured) *T {
 }
 
 // TestUsherRunsAsReplicas checks the Deployment and its PodDisruptionBudget: at least two
-// replicas, spread across nodes without refusing a single-node cluster, a rolling update that
+// replicas, spread across nodes without ever leaving one Pending for it, a rolling update that
 // never takes a ready replica away before its successor is ready, and a budget that lets a node
 // drain evict one replica at a time but never the last.
 func TestUsherRunsAsReplicas(t *testing.T) {
@@ -79,7 +79,7 @@ func TestUsherRunsAsReplicas(t *testing.T) {
 				if c.TopologyKey == corev1.LabelHostname && c.MaxSkew == 1 && !sel.Empty() && sel.Matches(podLabels) {
 					spread = true
 					if c.WhenUnsatisfiable != corev1.ScheduleAnyway {
-						t.Errorf("topology spread on %s is %s: a single-node cluster (kind) could not run the second replica; want ScheduleAnyway", c.TopologyKey, c.WhenUnsatisfiable)
+						t.Errorf("topology spread on %s is %s: with a node cordoned or lost (still counted as a domain) the second replica or a rollout's surge pod would stay Pending; want ScheduleAnyway", c.TopologyKey, c.WhenUnsatisfiable)
 					}
 				}
 			}
