@@ -11,6 +11,8 @@
 #                                         # a Redis of your own (--password-file - reads stdin;
 #                                         # without it the URL must carry the password, if any)
 #   hack/redis-secret.sh                  # only check that the Secret holds a URL
+#
+#   USHER_SECRET_NAMESPACE (usher-system)  USHER_REDIS_SECRET (usher-redis)  KUBECTL_CONTEXT
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
