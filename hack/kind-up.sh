@@ -3,9 +3,10 @@
 #   1. create the kind cluster of kind-config.yaml (if it does not exist);
 #   2. install the pinned Agones release with Helm, managing the usher-games namespace;
 #   3. build the images (hack/image.sh) and load them into the node;
-#   4. apply manifests/overlays/kind (server-side) and create the JWT key and admin token
-#      (hack/jwt-secret.sh, hack/admin-secret.sh);
-#   5. wait for Usher, the portal and the example Fleet.
+#   4. apply manifests/overlays/kind (server-side) and create the JWT key, the admin token and
+#      the in-cluster Valkey's URL and password (hack/jwt-secret.sh, hack/admin-secret.sh,
+#      hack/redis-secret.sh --in-cluster);
+#   5. wait for Valkey, Usher (two replicas), the portal and the example Fleet.
 # Needs Docker. kind, Helm and kubectl come from PATH, else from pinned Go modules (hack/lib.sh).
 #
 #   KIND_CLUSTER (usher)  AGONES_VERSION (1.56.0)  TAG (dev)
@@ -51,8 +52,10 @@ log "applying manifests/overlays/kind"
 k apply --server-side -k "$root/manifests/overlays/kind"
 KUBECTL_CONTEXT="$context" "$root/hack/jwt-secret.sh"
 KUBECTL_CONTEXT="$context" "$root/hack/admin-secret.sh"
+KUBECTL_CONTEXT="$context" "$root/hack/redis-secret.sh" --in-cluster
 
-log "waiting for Usher, the portal and the example Fleet"
+log "waiting for Valkey, Usher, the portal and the example Fleet"
+k -n usher-system rollout status deploy/valkey --timeout 180s
 k -n usher-system rollout status deploy/usher --timeout 180s
 k -n usher-system rollout status deploy/portal --timeout 180s
 k -n usher-games wait fleet/example --for=jsonpath='{.status.readyReplicas}'=2 --timeout 300s

@@ -101,6 +101,9 @@ func TestRunProducesReport(t *testing.T) {
 	}
 	if got.API == nil || got.API.TokensPerSecond <= 0 || got.API.JoinsPerSecond <= 0 || got.API.ConnectsPerSecond <= 0 || got.API.Errors != 0 {
 		t.Errorf("API summary %+v: want tokens, joins and connects without errors", got.API)
+	} else if a := got.API; a.TokenP50MS <= 0 || a.TokenP99MS < a.TokenP50MS || a.JoinP50MS <= 0 || a.JoinP99MS < a.JoinP50MS ||
+		a.ConnectP50MS <= 0 || a.ConnectP99MS < a.ConnectP50MS {
+		t.Errorf("API summary %+v: want p50 and p99 of tokens, joins and connects, p99 >= p50", a)
 	}
 	if got.Machine.Cores <= 0 || got.Machine.GoVersion == "" || got.Machine.Kernel == "" || got.Machine.FileLimit == 0 {
 		t.Errorf("machine %+v: want cores, Go version, kernel and file limit", got.Machine)
@@ -334,6 +337,44 @@ func TestSummarizeProfile(t *testing.T) {
 	m := rep.Medians[1]
 	if m.Path != PathUsher || m.P50US != 350 || f(m.AddedP50US) != 200 || f(m.VsNginxP99US) != 0 || f(m.FramesVsNginx) != 1.1 || m.Received != 300 {
 		t.Errorf("usher medians: %+v", m)
+	}
+}
+
+// TestSummarizeAPI checks the API figures on rounds made up for it: each is the median over the
+// usher path's rounds (other paths have no API phases), latencies in milliseconds, and the
+// report's table shows p50 and p99 of each step.
+func TestSummarizeAPI(t *testing.T) {
+	phase := func(perSecond, p50us, p99us float64) *Phase {
+		return &Phase{Count: 10, OK: 10, PerSecond: perSecond, PerCPUSecond: 2 * perSecond, Latency: Latency{Count: 10, P50: p50us, P99: p99us}}
+	}
+	run := func(path string, f float64) PathRun {
+		r := PathRun{Path: path, Connect: *phase(300*f, 3000*f, 30000*f)}
+		if path == PathUsher {
+			r.Tokens, r.Joins = phase(100*f, 1000*f, 10000*f), phase(200*f, 2000*f, 20000*f)
+		}
+		return r
+	}
+	runs := []PathRun{run(PathUsher, 1), run(PathDirect, 100), run(PathUsher, 3), run(PathUsher, 2), run(PathNginx, 100)}
+	a := summarizeAPI(runs)
+	want := APISummary{
+		TokensPerSecond: 200, TokensPerCPUSecond: 400, TokenP50MS: 2, TokenP99MS: 20,
+		JoinsPerSecond: 400, JoinsPerCPUSecond: 800, JoinP50MS: 4, JoinP99MS: 40,
+		ConnectsPerSecond: 600, ConnectsPerCPUSecond: 1200, ConnectP50MS: 6, ConnectP99MS: 60,
+		FlowsPerSecond: 109, // 1 / (1/200 + 1/400 + 1/600), three significant figures
+	}
+	if a == nil || *a != want {
+		t.Fatalf("summarizeAPI = %+v, want %+v", a, want)
+	}
+	md := Markdown(&Report{API: a})
+	for _, row := range []string{
+		"| step | per second (wall) | per Usher CPU-second | p50 (ms) | p99 (ms) |",
+		"| token (`POST /request_token`) | 200 | 400 | 2.00 | 20.0 |",
+		"| join by code (`POST /join`) | 400 | 800 | 4.00 | 40.0 |",
+		"| connect (`/connect` upgrade + dial) | 600 | 1200 | 6.00 | 60.0 |",
+	} {
+		if !strings.Contains(md, row) {
+			t.Errorf("report lacks the row %q:\n%s", row, md)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -127,16 +128,17 @@ func readYAML(tb testing.TB, path string) map[string]any {
 	return m
 }
 
-// TestNoKeyIsCommitted checks that the JWT Secret is a placeholder with no data, so re-applying
-// never overwrites the key that hack/jwt-secret.sh put in the cluster, and that no private key
+// TestNoKeyIsCommitted checks that the Secrets (JWT key, admin token, Redis URL and password) are
+// placeholders with no data, so re-applying never overwrites what the hack/ scripts put in the
+// cluster, and that no private key
 // appears anywhere in the rendered manifests.
 func TestNoKeyIsCommitted(t *testing.T) {
 	for _, overlay := range overlays(t) {
-		for _, name := range []string{"usher-jwt", "usher-admin"} {
+		for _, name := range []string{"usher-jwt", "usher-admin", "usher-redis"} {
 			s := find(t, objectsOf(t, overlay), "Secret", "usher-system", name)
 			for _, f := range []string{"data", "stringData"} {
 				if _, ok := s.Object[f]; ok {
-					t.Errorf("%s: Secret %s sets %s: secrets must only ever be created in the cluster (hack/jwt-secret.sh, hack/admin-secret.sh)", overlay, name, f)
+					t.Errorf("%s: Secret %s sets %s: secrets must only ever be created in the cluster (hack/jwt-secret.sh, hack/admin-secret.sh, hack/redis-secret.sh)", overlay, name, f)
 				}
 			}
 		}
@@ -187,21 +189,24 @@ func TestUsherConfigIsValid(t *testing.T) {
 			def := config.Default(config.ModeServe)
 			def.Flags(fs)
 			for _, e := range c.Env {
-				if !strings.HasPrefix(e.Name, "USHER_") || e.Name == "USHER_JWT_KEY" || e.Name == "USHER_ADMIN_TOKEN" {
-					continue
+				if _, ok := secretEnv[e.Name]; !strings.HasPrefix(e.Name, "USHER_") || ok {
+					continue // secrets: TestUsherSecretsComeFromSecrets
 				}
 				name := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(e.Name, "USHER_")), "_", "-")
 				if fs.Lookup(name) == nil {
 					t.Errorf("env %s names no `usher serve` flag (--%s)", e.Name, name)
 				}
 				if e.ValueFrom != nil {
-					t.Errorf("env %s: only USHER_JWT_KEY and USHER_ADMIN_TOKEN may come from elsewhere", e.Name)
+					t.Errorf("env %s: only the secrets (USHER_JWT_KEY, USHER_ADMIN_TOKEN, USHER_REDIS_URL, USHER_REDIS_PASSWORD) may come from elsewhere", e.Name)
 					continue
 				}
 				t.Setenv(e.Name, e.Value)
 			}
 			t.Setenv("USHER_JWT_KEY", string(pem))
 			t.Setenv("USHER_ADMIN_TOKEN", "a-test-admin-token-0123456789")
+			host, port := inClusterRedisAddr(t) // what hack/redis-secret.sh --in-cluster writes
+			t.Setenv("USHER_REDIS_URL", fmt.Sprintf("redis://%s:%d/0", host, port))
+			t.Setenv("USHER_REDIS_PASSWORD", "a-test-redis-password")
 
 			// The catalog, at the path the args name, from the ConfigMap mounted there.
 			cfgPath := mountedFile(t, objs, "usher-system", spec, c, argValue(t, c.Args, "--config"))
@@ -211,7 +216,12 @@ func TestUsherConfigIsValid(t *testing.T) {
 				t.Fatalf("usher %s: %v", strings.Join(c.Args, " "), err)
 			}
 
-			// Graceful termination must outlast the drain delay and the shutdown timeout.
+			if cfg.RedisURL == "" {
+				t.Error("no --redis-url: replicas would not share tickets, limits and holds")
+			}
+
+			// Graceful termination must outlast the drain delay and the shutdown timeout (the
+			// drain window, which Validate keeps inside the shutdown timeout, included).
 			grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
 			if need := cfg.DrainDelay + cfg.ShutdownTimeout; grace <= need+5*time.Second {
 				t.Errorf("terminationGracePeriodSeconds %v: want more than drain %v + shutdown %v + 5s", grace, cfg.DrainDelay, cfg.ShutdownTimeout)

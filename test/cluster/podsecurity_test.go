@@ -199,3 +199,31 @@ func TestAgonesGameServerPods(t *testing.T) {
 		}
 	}
 }
+
+// TestPodsAdmittedInTheirNamespaces applies each overlay and creates (server-side dry run) a Pod
+// from each of its Deployments' templates in the namespace it runs in, under that namespace's own
+// Pod Security labels: Usher's two replicas, the portal and an in-cluster Valkey are admitted by
+// usher-system's enforced `restricted`, without even a warning.
+func TestPodsAdmittedInTheirNamespaces(t *testing.T) {
+	c := requireCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, overlay := range overlays(t) {
+		c.applyOverlay(t, overlay)
+		for _, pt := range podTemplates(t, objectsOf(t, overlay)) {
+			if pt.owner.GetKind() != "Deployment" {
+				continue // Fleets: TestAgonesGameServerPods
+			}
+			t.Run(overlay+"/"+pt.String(), func(t *testing.T) {
+				c.warnings.take()
+				pod := podFrom(pt.owner.GetName()+"-admitted", pt.owner.GetNamespace(), pt.tmpl)
+				if err := c.dryRunCreate(ctx, pod); err != nil {
+					t.Errorf("not admitted in %s: %v", pod.Namespace, err)
+				}
+				if w := c.warnings.take(); len(w) > 0 {
+					t.Errorf("admitted with warnings: %q", w)
+				}
+			})
+		}
+	}
+}
