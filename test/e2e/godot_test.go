@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usher-gg/usher/internal/config"
+	"github.com/usher-gg/usher/internal/godotweb"
+)
+
+// The Godot tests run GDScript for real: the addon, the demo and godot/tests are packed into
+// one project and run in the Godot 4.6 web engine in headless Chromium (internal/godotweb).
+// godot/tests/main.gd picks the test script from --test=NAME and quits with the number of
+// failed checks. They skip without the engine or Chromium, except in CI, where they fail.
+
+// godotProject is the demo project with the addon and godot/tests, starting in the tests' main
+// scene.
+func godotProject(tb testing.TB) godotweb.Project {
+	tb.Helper()
+	p := godotweb.Project{}
+	for _, d := range []struct{ dir, prefix string }{
+		{"../../godot/demo", ""},
+		{"../../godot/addons", "addons"},
+		{"../../godot/tests", "tests"},
+	} {
+		if err := p.AddDir(d.dir, d.prefix); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	project := string(p["project.godot"])
+	if project == "" {
+		project = "config_version=5\n\n[application]\n\nconfig/name=\"usher tests\"\nrun/main_scene=\"\"\n"
+	}
+	mainScene := regexp.MustCompile(`(?m)^run/main_scene=.*$`)
+	p["project.godot"] = []byte(mainScene.ReplaceAllString(project, `run/main_scene="res://tests/main.tscn"`))
+	return p
+}
+
+// runGodot runs godot/tests/NAME_test.gd and fails the test on any failed check.
+func runGodot(t *testing.T, name string, args []string, control http.Handler) {
+	t.Helper()
+	b := godotweb.ForTest(t)
+	res, err := b.Run(context.Background(), godotProject(t), godotweb.Options{
+		Args:    append([]string{"--test=" + name}, args...),
+		Timeout: 2 * time.Minute,
+		Handler: control,
+		OnLine:  func(line string) { t.Log(line) },
+	})
+	if err != nil {
+		t.Fatalf("godot %s: %v", name, err)
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("godot %s: exit code %d (failed checks above)", name, res.ExitCode)
+	}
+	if !strings.Contains(strings.Join(res.Output, "\n"), "TEST "+name+":") {
+		t.Fatalf("godot %s: the test did not report", name)
+	}
+}
+
+func TestGodotScriptsLoad(t *testing.T) {
+	t.Parallel()
+	runGodot(t, "load", nil, nil)
+}
+
+func TestGodotAddonUnits(t *testing.T) {
+	t.Parallel()
+	runGodot(t, "addon", nil, nil)
+}
+
+// TestGodotClient drives UsherClient against `usher dev` through a forwarder the test page can
+// ask (POST /test/cut) to drop every connection, as a network blip would.
+func TestGodotClient(t *testing.T) {
+	t.Parallel()
+	h := startUsher(t, func(c *config.Config) {
+		c.Games[0].MaxPlayers = 2
+		c.Games[0].Env["USHER_EXAMPLE_EMPTY_TIMEOUT"] = "20s"
+	})
+	fw := newForwarder(t, strings.TrimPrefix(h.base, "http://"))
+	control := http.NewServeMux()
+	control.HandleFunc("POST /test/cut", func(w http.ResponseWriter, _ *http.Request) {
+		t.Logf("cutting %d connections", fw.cut())
+	})
+	runGodot(t, "client", []string{"--usher=http://" + fw.addr()}, control)
+}
+
+// forwarder relays TCP connections on a loopback port to target, and can drop them all.
+type forwarder struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+	wg     sync.WaitGroup
+}
+
+func newForwarder(tb testing.TB, target string) *forwarder {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &forwarder{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	f.wg.Add(1)
+	go f.serve()
+	tb.Cleanup(func() {
+		ln.Close()
+		f.cut()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *forwarder) addr() string { return f.ln.Addr().String() }
+
+func (f *forwarder) serve() {
+	defer f.wg.Done()
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.DialTimeout("tcp", f.target, 5*time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		f.track(c, up)
+		f.wg.Add(2)
+		pipe := func(dst, src net.Conn) {
+			defer f.wg.Done()
+			_, _ = io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+		}
+		go pipe(up, c)
+		go pipe(c, up)
+	}
+}
+
+func (f *forwarder) track(cs ...net.Conn) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range cs {
+		f.conns[c] = true
+	}
+}
+
+// cut drops every open connection without a WebSocket close (an abnormal closure, 1006).
+func (f *forwarder) cut() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for c := range f.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		if err := c.Close(); err == nil || !errors.Is(err, net.ErrClosed) {
+			n++
+		}
+		delete(f.conns, c)
+	}
+	return n
+}
+
