@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -169,3 +172,40 @@ func (f *forwarder) cut() int {
 	return n
 }
 
+// TestGodotDemo runs the demo's client scenes against `usher dev`, whose "demo" game is served
+// by the example server here (a Godot server cannot listen in the web engine).
+func TestGodotDemo(t *testing.T) {
+	t.Parallel()
+	h := startUsher(t, func(c *config.Config) { c.Games[0].ID = "demo" })
+	runGodot(t, "demo", []string{"--usher=" + h.base}, nil)
+}
+
+// TestDemoCatalog checks the demo's catalog for `usher dev`: it parses, and runs the demo's
+// dedicated server headless from the repository root.
+func TestDemoCatalog(t *testing.T) {
+	f, err := os.Open("../../godot/demo/usher-dev.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	games, err := config.ParseCatalog(f, "/usr/bin/usher", "default")
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	var demo *config.Game
+	for i := range games {
+		if games[i].ID == "demo" {
+			demo = &games[i]
+		}
+	}
+	if demo == nil {
+		t.Fatal("no demo game in the catalog")
+	}
+	want := []string{"godot", "--headless", "--path", "godot/demo", "--", "--server"}
+	if !slices.Equal(demo.Command, want) {
+		t.Errorf("command = %q, want %q", demo.Command, want)
+	}
+	if _, err := os.Stat(filepath.Join("../..", demo.Command[3], "project.godot")); err != nil {
+		t.Errorf("the command's --path is not a Godot project: %v", err)
+	}
+}
