@@ -165,7 +165,7 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 				Buffer: g.Buffer, MaxServers: g.MaxServers,
 			})
 		}
-		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace},
+		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace, Conformance: a.cfg.BridgeConformance},
 			a.Metrics, clk, a.log.With("component", "fleet"))
 		if err != nil {
 			return nil, fmt.Errorf("local fleet: %w", err)

@@ -64,6 +64,8 @@ type Config struct {
 	AllowedOrigins []string
 	AllowNoOrigin  bool
 
+	BridgeConformance bool // dev: report game servers that break the bridge contract
+
 	AllocationWait  time.Duration // how long a join waits for a game server to become ready
 	DrainDelay      time.Duration // after SIGTERM: /readyz fails for this long before the listener closes
 	ShutdownTimeout time.Duration // then: how long proxied sessions and servers get to finish
@@ -197,6 +199,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Func("allowed-origins", fmt.Sprintf("comma-separated Origins allowed for browsers (exact scheme://host:port; host:* allows any port) (default %q)",
 		strings.Join(c.AllowedOrigins, ",")), listSetter(&c.AllowedOrigins))
 	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
+	if c.Mode == ModeDev {
+		fs.BoolVar(&c.BridgeConformance, "bridge-conformance", c.BridgeConformance, "report (warn) every game server that breaks the contract of docs/game-servers.md: missed heartbeats, players reported twice or without a seat, not exiting after shutdown")
+	}
 	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "after the drain delay, how long sessions and game servers get to finish")

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -207,5 +208,43 @@ func TestDemoCatalog(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join("../..", demo.Command[3], "project.godot")); err != nil {
 		t.Errorf("the command's --path is not a Godot project: %v", err)
+	}
+}
+
+// TestExampleServerConformance runs the example server under the conformance recorder
+// (`usher dev --bridge-conformance`) through a whole room: two players, a message, the same
+// player connecting again (4002), everyone leaving, the empty room shutting down and the
+// process exiting. The reference server must break no rule.
+func TestExampleServerConformance(t *testing.T) {
+	t.Parallel()
+	h := startUsher(t, func(c *config.Config) { c.BridgeConformance = true })
+	alice, bob := h.token("Alice"), h.token("Bob")
+	j := h.mustJoin(alice.Token, `{"game":"example"}`)
+	ca := h.mustDial(j.ConnectURL)
+	readWelcome(t, ca)
+	cb := h.mustDial(h.mustJoin(bob.Token, `{"game":"example","room":"`+j.Room+`"}`).ConnectURL)
+	readWelcome(t, cb)
+	if err := ca.WriteMessage(1, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	readMessage(t, cb)
+	ca2 := h.mustDial(h.mustJoin(alice.Token, `{"game":"example","room":"`+j.Room+`"}`).ConnectURL)
+	readWelcome(t, ca2)
+	if code := closeCode(t, ca, 5*time.Second); code != 4002 {
+		t.Errorf("older connection closed with %d, want 4002", code)
+	}
+	ca2.Close()
+	cb.Close()
+	// The room empties; the example server shuts down after its empty timeout (3s) and exits.
+	eventually(t, 20*time.Second, func() error {
+		for _, s := range h.app.Local.Servers() {
+			if s.Room == j.Room {
+				return fmt.Errorf("room %s still has its server (%s)", j.Room, s.State)
+			}
+		}
+		return nil
+	})
+	if v := h.app.Local.Violations(); len(v) != 0 {
+		t.Errorf("the example server broke the contract: %v", v)
 	}
 }
