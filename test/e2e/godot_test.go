@@ -48,11 +48,16 @@ func godotProject(tb testing.TB) godotweb.Project {
 	return p
 }
 
-// runGodot runs godot/tests/NAME_test.gd and fails the test on any failed check.
-func runGodot(t *testing.T, name string, args []string, control http.Handler) {
+// runGodot runs godot/tests/NAME_test.gd (or a file of extra by that name) and fails the test on
+// any failed check. extra adds files to the project.
+func runGodot(t *testing.T, name string, args []string, control http.Handler, extra godotweb.Project) {
 	t.Helper()
 	b := godotweb.ForTest(t)
-	res, err := b.Run(context.Background(), godotProject(t), godotweb.Options{
+	p := godotProject(t)
+	for k, v := range extra {
+		p[k] = v
+	}
+	res, err := b.Run(context.Background(), p, godotweb.Options{
 		Args:    append([]string{"--test=" + name}, args...),
 		Timeout: 2 * time.Minute,
 		Handler: control,
@@ -71,12 +76,12 @@ func runGodot(t *testing.T, name string, args []string, control http.Handler) {
 
 func TestGodotScriptsLoad(t *testing.T) {
 	t.Parallel()
-	runGodot(t, "load", nil, nil)
+	runGodot(t, "load", nil, nil, nil)
 }
 
 func TestGodotAddonUnits(t *testing.T) {
 	t.Parallel()
-	runGodot(t, "addon", nil, nil)
+	runGodot(t, "addon", nil, nil, nil)
 }
 
 // TestGodotClient drives UsherClient against `usher dev` through a forwarder the test page can
@@ -92,7 +97,7 @@ func TestGodotClient(t *testing.T) {
 	control.HandleFunc("POST /test/cut", func(w http.ResponseWriter, _ *http.Request) {
 		t.Logf("cutting %d connections", fw.cut())
 	})
-	runGodot(t, "client", []string{"--usher=http://" + fw.addr()}, control)
+	runGodot(t, "client", []string{"--usher=http://" + fw.addr()}, control, nil)
 }
 
 // forwarder relays TCP connections on a loopback port to target, and can drop them all.
@@ -178,7 +183,7 @@ func (f *forwarder) cut() int {
 func TestGodotDemo(t *testing.T) {
 	t.Parallel()
 	h := startUsher(t, func(c *config.Config) { c.Games[0].ID = "demo" })
-	runGodot(t, "demo", []string{"--usher=" + h.base}, nil)
+	runGodot(t, "demo", []string{"--usher=" + h.base}, nil, nil)
 }
 
 // TestDemoCatalog checks the demo's catalog for `usher dev`: it parses, and runs the demo's
