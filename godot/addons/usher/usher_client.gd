@@ -114,16 +114,9 @@ func quick_match(game: String) -> Dictionary:
 ## messages on the returned peer; the client polls it every frame and emits [signal connected]
 ## and [signal closed]. Returns null if the URL cannot be made.
 func connect_socket(join: Dictionary) -> WebSocketPeer:
-	_reset_socket()
-	var url := ws_url(str(join.get("connect_url", "")))
-	if url == "":
-		return null
 	var ws := WebSocketPeer.new()
-	var err := ws.connect_to_url(url)
-	if err != OK:
-		push_error("UsherClient: cannot connect to %s: %s" % [_redact(url), error_string(err)])
+	if not _dial(join, func(url: String) -> Error: return ws.connect_to_url(url)):
 		return null
-	current_join = join
 	_socket = ws
 	return ws
 
@@ -132,19 +125,26 @@ func connect_socket(join: Dictionary) -> WebSocketPeer:
 ## [code]multiplayer.multiplayer_peer[/code] and RPCs (the game server is a Godot server using
 ## [UsherServer]). Returns null if the URL cannot be made.
 func connect_multiplayer(join: Dictionary) -> WebSocketMultiplayerPeer:
-	_reset_socket()
-	var url := ws_url(str(join.get("connect_url", "")))
-	if url == "":
-		return null
 	var mp := WebSocketMultiplayerPeer.new()
-	var err := mp.create_client(url)
-	if err != OK:
-		push_error("UsherClient: cannot connect to %s: %s" % [_redact(url), error_string(err)])
+	if not _dial(join, func(url: String) -> Error: return mp.create_client(url)):
 		return null
-	current_join = join
 	_mp = mp
 	_socket = mp.get_peer(1)
 	return mp
+
+
+## Drops the current socket and starts a new one with [param open] on the join's URL.
+func _dial(join: Dictionary, open: Callable) -> bool:
+	_reset_socket()
+	var url := ws_url(str(join.get("connect_url", "")))
+	if url == "":
+		return false
+	var err: Error = open.call(url)
+	if err != OK:
+		push_error("UsherClient: cannot connect to %s: %s" % [_redact(url), error_string(err)])
+		return false
+	current_join = join
+	return true
 
 
 ## Closes the socket (no reconnect follows) with [param code] and [param reason].
