@@ -768,6 +768,18 @@ func (st *state) stopAll() []*process {
 	return kill
 }
 
+// portTaken reports whether a live server was given addr.
+func (st *state) portTaken(addr string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, s := range st.servers {
+		if s.addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
 // setAddr records where s will accept players and where its bridge listens.
 func (st *state) setAddr(s *server, addr, bridgeURL string) {
 	st.mu.Lock()
