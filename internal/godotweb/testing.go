@@ -1,10 +1,16 @@
 package godotweb
 
 import (
+	"context"
 	"errors"
+	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // shared is the one Chromium of a test binary, started by the first ForTest.
@@ -41,4 +47,58 @@ func ForTest(tb testing.TB) *Browser {
 		tb.Fatalf("godot web runner: %v", err)
 	}
 	return shared.browser
+}
+
+// TestProject is the project the GDScript tests run in: the demo (godot/demo) with the addon
+// (godot/addons) and the tests (godot/tests, at res://tests/) of the repository at root,
+// starting in the tests' main scene, which runs res://tests/NAME_test.gd for --test=NAME.
+func TestProject(root string) (Project, error) {
+	p := Project{}
+	for _, d := range []struct{ dir, prefix string }{
+		{"godot/demo", ""},
+		{"godot/addons", "addons"},
+		{"godot/tests", "tests"},
+	} {
+		if err := p.AddDir(filepath.Join(root, d.dir), d.prefix); err != nil {
+			return nil, err
+		}
+	}
+	project := string(p["project.godot"])
+	if project == "" {
+		return nil, errors.New("godot/demo has no project.godot")
+	}
+	mainScene := regexp.MustCompile(`(?m)^run/main_scene=.*$`)
+	p["project.godot"] = []byte(mainScene.ReplaceAllString(project, `run/main_scene="res://tests/main.tscn"`))
+	return p, nil
+}
+
+// RunTest runs the GDScript test res://tests/NAME_test.gd of TestProject(root), plus the files
+// of extra, with args on its command line and control serving /test/ on the page's origin.
+// What the game prints goes to the test log; a failed check, a GDScript error or the timeout
+// fails the test.
+func RunTest(t *testing.T, root, name string, args []string, control http.Handler, extra Project) {
+	t.Helper()
+	b := ForTest(t)
+	p, err := TestProject(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range extra {
+		p[k] = v
+	}
+	res, err := b.Run(context.Background(), p, Options{
+		Args:    append([]string{"--test=" + name}, args...),
+		Timeout: 2 * time.Minute,
+		Handler: control,
+		OnLine:  func(line string) { t.Log(line) },
+	})
+	if err != nil {
+		t.Fatalf("godot %s: %v", name, err)
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("godot %s: exit code %d (failed checks above)", name, res.ExitCode)
+	}
+	if !strings.Contains(strings.Join(res.Output, "\n"), "TEST "+name+":") {
+		t.Fatalf("godot %s: the test did not report", name)
+	}
 }

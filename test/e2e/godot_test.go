@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -25,53 +23,10 @@ import (
 // godot/tests/main.gd picks the test script from --test=NAME and quits with the number of
 // failed checks. They skip without the engine or Chromium, except in CI, where they fail.
 
-// godotProject is the demo project with the addon and godot/tests, starting in the tests' main
-// scene.
-func godotProject(tb testing.TB) godotweb.Project {
-	tb.Helper()
-	p := godotweb.Project{}
-	for _, d := range []struct{ dir, prefix string }{
-		{"../../godot/demo", ""},
-		{"../../godot/addons", "addons"},
-		{"../../godot/tests", "tests"},
-	} {
-		if err := p.AddDir(d.dir, d.prefix); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	project := string(p["project.godot"])
-	if project == "" {
-		project = "config_version=5\n\n[application]\n\nconfig/name=\"usher tests\"\nrun/main_scene=\"\"\n"
-	}
-	mainScene := regexp.MustCompile(`(?m)^run/main_scene=.*$`)
-	p["project.godot"] = []byte(mainScene.ReplaceAllString(project, `run/main_scene="res://tests/main.tscn"`))
-	return p
-}
-
-// runGodot runs godot/tests/NAME_test.gd (or a file of extra by that name) and fails the test on
-// any failed check. extra adds files to the project.
+// runGodot runs godot/tests/NAME_test.gd (see godotweb.RunTest).
 func runGodot(t *testing.T, name string, args []string, control http.Handler, extra godotweb.Project) {
 	t.Helper()
-	b := godotweb.ForTest(t)
-	p := godotProject(t)
-	for k, v := range extra {
-		p[k] = v
-	}
-	res, err := b.Run(context.Background(), p, godotweb.Options{
-		Args:    append([]string{"--test=" + name}, args...),
-		Timeout: 2 * time.Minute,
-		Handler: control,
-		OnLine:  func(line string) { t.Log(line) },
-	})
-	if err != nil {
-		t.Fatalf("godot %s: %v", name, err)
-	}
-	if res.ExitCode != 0 {
-		t.Fatalf("godot %s: exit code %d (failed checks above)", name, res.ExitCode)
-	}
-	if !strings.Contains(strings.Join(res.Output, "\n"), "TEST "+name+":") {
-		t.Fatalf("godot %s: the test did not report", name)
-	}
+	godotweb.RunTest(t, "../..", name, args, control, extra)
 }
 
 func TestGodotScriptsLoad(t *testing.T) {

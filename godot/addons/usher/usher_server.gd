@@ -100,6 +100,7 @@ var _sending_events: bool = false
 var _heartbeat_timer: Timer = null
 var _heartbeat_busy: bool = false
 var _stopping: bool = false
+var _shutting_down: bool = false # /shutdown sent (or being sent)
 var _was_allocated: bool = false
 var _empty_since_ms: int = 0
 
@@ -193,8 +194,9 @@ func report_ready() -> void:
 ## Ends the room: tells the bridge, closes every player with 1001 and quits with code 0 (unless
 ## [member quit_on_shutdown] is off). Call it when the match is over.
 func shutdown() -> void:
-	if _stopping:
+	if _stopping or _shutting_down:
 		return
+	_shutting_down = true
 	await _bridge(HTTPClient.METHOD_POST, PATH_SHUTDOWN, {})
 	_stop()
 
@@ -226,7 +228,7 @@ func _notification(what: int) -> void:
 
 
 func _process(_delta: float) -> void:
-	if _stopping or not _was_allocated or empty_timeout <= 0.0:
+	if _stopping or _shutting_down or not _was_allocated or empty_timeout <= 0.0:
 		return
 	if player_peers().is_empty() and _pending_connects() == 0:
 		if _empty_since_ms == 0:
