@@ -9,6 +9,11 @@ var checks: int = 0
 var failed: int = 0
 
 
+## The test: overridden by each test script, awaited by main.gd.
+func run() -> void:
+	pass
+
+
 ## Records one check: [param ok] must hold; [param what] says what was checked.
 func check(ok: bool, what: String) -> bool:
 	checks += 1

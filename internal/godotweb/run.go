@@ -25,6 +25,12 @@ const DefaultTimeout = 90 * time.Second
 // since after a parse error the engine hangs instead of exiting.
 var ErrScript = errors.New("SCRIPT ERROR")
 
+// ErrEngineCrash is the engine itself failing (a WebAssembly RuntimeError such as "table index
+// is out of bounds"), as opposed to a GDScript error. This build of the engine has such a crash
+// in its HTTP path that depends only on the heap's layout: the same project always crashes, and
+// one file more or less in the pack does not (see RunTest).
+var ErrEngineCrash = errors.New("the Godot web engine crashed")
+
 // ErrNoChromium means no Chromium binary was found.
 var ErrNoChromium = errors.New("chromium is not installed (apt-get install -y chromium)")
 
@@ -174,13 +180,31 @@ func (b *Browser) Run(ctx context.Context, p Project, o Options) (Result, error)
 			res.ExitCode, err = strconv.Atoi(msg)
 			return res, err
 		case "[fail]":
+			if strings.HasPrefix(msg, "RuntimeError") {
+				return res, fmt.Errorf("%w: %s", ErrEngineCrash, msg)
+			}
 			return res, fmt.Errorf("godot web engine: %s", msg)
 		}
 		if m.IsException() {
-			return res, fmt.Errorf("godot web engine: page exception: %s", m.Text)
+			return res, fmt.Errorf("godot web engine: page exception: %s%s", m.Text, stack(m))
 		}
 	}
 	return res, fmt.Errorf("godot run: the page went away")
+}
+
+// stack renders the first frames of a console message's stack trace, for a crash report.
+func stack(m chromedp.ConsoleMessage) string {
+	if m.Stack == nil {
+		return ""
+	}
+	var b strings.Builder
+	for i, f := range m.Stack.CallFrames {
+		if i == 12 {
+			break
+		}
+		fmt.Fprintf(&b, "\n\tat %s (%s:%d)", f.FunctionName, f.URL, f.LineNumber)
+	}
+	return b.String()
 }
 
 // consoleText is the string a console.log call printed.
@@ -209,7 +233,7 @@ function start(args) {
     onPrintError: (...a) => console.log("[err] " + a.join(" ")),
     onExit: (code) => console.log("[exit] " + code),
   });
-  engine.startGame().catch((e) => console.log("[fail] " + e));
+  engine.startGame().catch((e) => console.log("[fail] " + e + (e && e.stack ? "\n" + e.stack : "")));
 }
 </script></body></html>
 `
