@@ -1,10 +1,10 @@
 extends Node
-
-const TestCase := preload("res://tests/test_case.gd")
 ## Runs one test script of res://tests/ in the Godot web engine, chosen by the command line
 ## (--test=NAME runs res://tests/NAME_test.gd), prints each check and quits with the number of
 ## failed checks. Usher's Go tests (test/e2e/godot_test.go) pack the demo with this folder and
 ## run it; --usher=URL names the Usher to talk to.
+
+const TestCase := preload("res://tests/test_case.gd")
 
 
 func _ready() -> void:
@@ -19,8 +19,6 @@ func _ready() -> void:
 		get_tree().quit(100)
 		return
 	var script: GDScript = load("res://tests/%s_test.gd" % name)
-	# Typed, and run() called directly: awaiting a coroutine reached through Object.call()
-	# crashed this engine build now and then (a use after free that moved with the heap's layout).
 	var t: TestCase = script.new()
 	t.args = args
 	add_child(t)
