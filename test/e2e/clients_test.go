@@ -77,7 +77,6 @@ func TestClientsCurl(t *testing.T) {
 }
 
 func TestClientsJavaScript(t *testing.T) {
-	t.Parallel()
 	b := godotweb.ForTest(t)
 	h := startUsher(t, nil)
 	code := strings.ReplaceAll(snippet(t, "javascript"), docsBase, h.base)
@@ -107,7 +106,6 @@ return JSON.stringify({ join, first: JSON.parse(first) });
 }
 
 func TestClientsGodot(t *testing.T) {
-	t.Parallel()
 	h := startUsher(t, nil)
 	code := strings.ReplaceAll(snippet(t, "godot"), docsBase, h.base)
 	// The snippet's script, as the test: its own "extends Node" becomes the test base (a Node

@@ -22,6 +22,8 @@ import (
 // one project and run in the Godot 4.6 web engine in headless Chromium (internal/godotweb).
 // godot/tests/main.gd picks the test script from --test=NAME and quits with the number of
 // failed checks. They skip without the engine or Chromium, except in CI, where they fail.
+// They do not run in parallel: Chromium and the engine take a whole CPU, which would starve the
+// timing-sensitive parallel tests of this package (no_capacity under -race).
 
 // runGodot runs godot/tests/NAME_test.gd (see godotweb.RunTest).
 func runGodot(t *testing.T, name string, args []string, control http.Handler, extra godotweb.Project) {
@@ -30,19 +32,16 @@ func runGodot(t *testing.T, name string, args []string, control http.Handler, ex
 }
 
 func TestGodotScriptsLoad(t *testing.T) {
-	t.Parallel()
 	runGodot(t, "load", nil, nil, nil)
 }
 
 func TestGodotAddonUnits(t *testing.T) {
-	t.Parallel()
 	runGodot(t, "addon", nil, nil, nil)
 }
 
 // TestGodotClient drives UsherClient against `usher dev` through a forwarder the test page can
 // ask (POST /test/cut) to drop every connection, as a network blip would.
 func TestGodotClient(t *testing.T) {
-	t.Parallel()
 	h := startUsher(t, func(c *config.Config) {
 		c.Games[0].MaxPlayers = 2
 		c.Games[0].Env["USHER_EXAMPLE_EMPTY_TIMEOUT"] = "20s"
@@ -136,7 +135,6 @@ func (f *forwarder) cut() int {
 // TestGodotDemo runs the demo's client scenes against `usher dev`, whose "demo" game is served
 // by the example server here (a Godot server cannot listen in the web engine).
 func TestGodotDemo(t *testing.T) {
-	t.Parallel()
 	h := startUsher(t, func(c *config.Config) { c.Games[0].ID = "demo" })
 	runGodot(t, "demo", []string{"--usher=" + h.base}, nil, nil)
 }
