@@ -220,7 +220,7 @@ func (a *App) newFleet(clk clock.WithTicker) (Fleet, error) {
 			})
 		}
 		f, err := local.New(local.Config{Games: games, SeatTimeout: a.cfg.TicketTTL + a.cfg.SeatGrace,
-			ReconnectGrace: a.cfg.ReconnectGrace},
+			ReconnectGrace: a.cfg.ReconnectGrace, Conformance: a.cfg.BridgeConformance},
 			a.Metrics, clk, a.log.With("component", "fleet"))
 		if err != nil {
 			return nil, fmt.Errorf("local fleet: %w", err)

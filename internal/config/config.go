@@ -71,6 +71,7 @@ type Config struct {
 	RedisPassword string // from USHER_REDIS_PASSWORD (never a flag); replaces the URL's
 	// ReconnectGrace is how long a player whose connection ended abnormally keeps their seat.
 	ReconnectGrace time.Duration
+	BridgeConformance bool // dev: report game servers that break the bridge contract
 
 	AllocationWait  time.Duration // how long a join waits for a game server to become ready
 	DrainDelay      time.Duration // after SIGTERM: /readyz fails for this long before the listener closes
@@ -222,6 +223,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AllowNoOrigin, "allow-no-origin", c.AllowNoOrigin, "allow /connect without an Origin header (native clients), with a valid ticket")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Redis (or Valkey) shared by every replica: redis://host:port[/db] or rediss:// for TLS; password in the URL or USHER_REDIS_PASSWORD (empty: state in memory, one replica)")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", c.ReconnectGrace, "how long a player whose connection ended abnormally (network loss, Usher restarting) keeps their seat to rejoin (0 to 10m)")
+	if c.Mode == ModeDev {
+		fs.BoolVar(&c.BridgeConformance, "bridge-conformance", c.BridgeConformance, "report (warn) every game server that breaks the contract of docs/game-servers.md: missed heartbeats, players reported twice or without a seat, not exiting after shutdown")
+	}
 	fs.DurationVar(&c.AllocationWait, "allocation-wait", c.AllocationWait, "how long a join waits for a ready game server before answering no_capacity")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", c.DrainDelay, "after SIGTERM, how long /readyz fails before listeners close")
 	fs.DurationVar(&c.DrainWindow, "drain-window", c.DrainWindow, "after the listeners close, live sessions are closed with 1012 (reconnect elsewhere) evenly over this long; shorter than --shutdown-timeout")

@@ -117,6 +117,7 @@ func (s *Server) routes() {
 		AllowOriginsFunc: s.Origins.Allowed,
 		AllowMethods:     "GET,POST,OPTIONS",
 		AllowHeaders:     "Authorization,Content-Type",
+		ExposeHeaders:    "Retry-After,X-Request-ID", // so browser clients can honour Retry-After
 		MaxAge:           600,
 	})
 

@@ -61,6 +61,9 @@ type Config struct {
 	// fail before they are Ready; it doubles up to 30s and is reset by the next Ready.
 	// Default 1s.
 	RestartBackoff time.Duration
+	// Conformance turns the conformance recorder on: every break of the game-server contract
+	// (docs/game-servers.md) is logged as a warning and kept for Fleet.Violations.
+	Conformance bool
 }
 
 // withDefaults returns c with its zero durations set to the defaults.

@@ -59,6 +59,7 @@ func TestMain(m *testing.M) {
 //	stubborn           like ok, but ignores SIGTERM
 //	parent             like ok, with a child process in its group whose pid goes to $USHER_LOCAL_TEST_PIDFILE
 //	sleep              the child of parent: waits for a signal
+//	broken             breaks the contract on purpose (see brokenGame)
 func testGameMain(mode string) int {
 	ctx := context.Background()
 	switch mode {
@@ -75,6 +76,9 @@ func testGameMain(mode string) int {
 	if mode == "sleep" {
 		<-ctx.Done()
 		return 0
+	}
+	if mode == "broken" {
+		return brokenGame(ctx)
 	}
 	bc, err := contract.NewClient(os.Getenv(contract.EnvBridgeURL), nil)
 	if err != nil {

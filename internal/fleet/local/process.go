@@ -35,7 +35,7 @@ type process struct {
 func (f *Fleet) start(s *server) {
 	g := f.games[s.game]
 	log := f.log.With("game", s.game, "gameserver", s.name)
-	port, err := freePort()
+	port, err := f.freePort()
 	if err != nil {
 		f.st.exited(s, err, false)
 		return
@@ -121,15 +121,23 @@ func (f *Fleet) terminate(p *process) {
 	}()
 }
 
-// freePort picks a free loopback TCP port for a game server. Another process may take it
-// before the game server binds it; the game server then fails and is replaced.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("pick a free port: %w", err)
+// freePort picks a free loopback TCP port for a game server, never one already given to a
+// live server of this fleet (which may not have bound it yet: the kernel can hand the same
+// free port out twice in a row). Another process may still take it before the game server
+// binds it; the game server then fails and is replaced.
+func (f *Fleet) freePort() (int, error) {
+	for range 10 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("pick a free port: %w", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !f.st.portTaken(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))) {
+			return port, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("pick a free port: every port offered is given to another game server")
 }
 
 // exitStatus describes how a process ended ("exit status 3", "signal: killed").

@@ -55,6 +55,8 @@ type state struct {
 	seq      uint64             // last server number handed out
 	run      string             // random per fleet, so names never repeat across restarts
 	stopping bool
+
+	violations []Violation // the conformance recorder's findings (Config.Conformance)
 }
 
 type gameState struct {
@@ -95,6 +97,9 @@ type server struct {
 	exitReason  string // set when Usher decided to end it
 	terminating bool   // a SIGTERM/SIGKILL sequence has been started
 	gone        bool   // the process has exited
+	gapReported bool   // the conformance recorder reported the current heartbeat gap
+	// everConnected: players reported connected in this room (only with Config.Conformance).
+	everConnected map[string]bool
 }
 
 type seat struct {
@@ -196,6 +201,7 @@ func (s *server) addSeat(se *seat) {
 func (s *server) clearSeats() {
 	s.seats = s.seats[:0]
 	clear(s.seatIndex)
+	clear(s.everConnected)
 	s.nConnected = 0
 	s.played = false
 }
@@ -399,7 +405,9 @@ func (st *state) heartbeat(s *server) error {
 	defer st.mu.Unlock()
 	switch s.state {
 	case StateStarting, StateReady, StateAllocated:
-		s.heartbeatAt = st.clk.Now()
+		now := st.clk.Now()
+		st.heartbeatGapLocked(s, now)
+		s.heartbeatAt, s.gapReported = now, false
 		return nil
 	default:
 		return fmt.Errorf("heartbeat in state %s: %w", s.state, contract.ErrBadState)
@@ -412,9 +420,21 @@ func (st *state) playerConnected(s *server, player string) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if s.state != StateAllocated {
+		if s.state == StateReady || s.state == StateStarting {
+			st.violateLocked(s, RuleConnectedNotAllocated, "player %s reported connected in state %s", player, s.state)
+		}
 		return fmt.Errorf("player connected in state %s: %w", s.state, contract.ErrBadState)
 	}
 	se := s.seatOf(player)
+	if se == nil {
+		st.violateLocked(s, RuleConnectedWithoutSeat, "player %s reported connected without a seat in room %s", player, s.room)
+	}
+	if st.cfg.Conformance {
+		if s.everConnected == nil {
+			s.everConnected = make(map[string]bool)
+		}
+		s.everConnected[player] = true
+	}
 	switch {
 	case se != nil && se.connected:
 		return nil
@@ -439,6 +459,13 @@ func (st *state) playerDisconnected(s *server, player, reason string) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	se := s.seatOf(player)
+	if se == nil || !se.connected {
+		if s.everConnected[player] {
+			st.violateLocked(s, RuleDisconnectedTwice, "player %s reported disconnected twice", player)
+		} else {
+			st.violateLocked(s, RuleDisconnectedUnknown, "player %s reported disconnected but never connected", player)
+		}
+	}
 	if se == nil {
 		return nil
 	}
@@ -570,6 +597,7 @@ func (st *state) plan() plan {
 			}
 			fallthrough
 		case StateReady:
+			st.heartbeatGapLocked(s, now)
 			if now.Sub(s.heartbeatAt) > st.cfg.HeartbeatTimeout {
 				st.log.Warn("game server unhealthy: no heartbeat", "game", s.game, "gameserver", s.name,
 					"room", s.room, "last_heartbeat", s.heartbeatAt)
@@ -590,6 +618,7 @@ func (st *state) plan() plan {
 				if s.exitReason == "" {
 					s.exitReason = exitShutdown // it asked to end; it is not a crash
 				}
+				st.violateLocked(s, RuleNoExitAfterShutdown, "still running %s after shutdown", st.cfg.StopTimeout)
 				s.terminating = true
 				p.kill = append(p.kill, s.proc)
 			}
@@ -724,6 +753,11 @@ func (st *state) exited(s *server, err error, started bool) {
 		st.log.Error("game server did not start", append(attrs, "err", err)...)
 	case reason == exitCrashed:
 		st.log.Warn("game server crashed", attrs...)
+		if s.shutdownAt.IsZero() {
+			st.violateLocked(s, RuleExitWithoutShutdown, "exited (%s) without calling /shutdown first", status)
+		} else {
+			st.violateLocked(s, RuleExitWithoutShutdown, "exited (%s) after /shutdown: the contract asks for exit code 0", status)
+		}
 	default:
 		st.log.Info("game server exited", attrs...)
 	}
@@ -763,6 +797,18 @@ func (st *state) stopAll() []*process {
 		}
 	}
 	return kill
+}
+
+// portTaken reports whether a live server was given addr.
+func (st *state) portTaken(addr string) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, s := range st.servers {
+		if s.addr == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // setAddr records where s will accept players and where its bridge listens.
