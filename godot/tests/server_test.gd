@@ -8,6 +8,14 @@ var s: UsherServer
 
 
 func run() -> void:
+	# The disconnect reason from the close code, as contract.DisconnectReason in Go.
+	check_eq(UsherServer.disconnect_reason(1000), "left", "1000 left")
+	check_eq(UsherServer.disconnect_reason(1001), "left", "1001 left")
+	check_eq(UsherServer.disconnect_reason(4004), "lost", "4004 connection lost")
+	check_eq(UsherServer.disconnect_reason(1012), "lost", "1012 Usher restarting")
+	check_eq(UsherServer.disconnect_reason(1006), "lost", "1006 abnormal")
+	check_eq(UsherServer.disconnect_reason(-1), "lost", "unknown: keep the seat")
+
 	s = UsherServer.new()
 	s.quit_on_shutdown = false
 	s.empty_timeout = 0.0
@@ -68,6 +76,7 @@ func _arrive(id: int, player: String, player_name: String) -> void:
 func _leave(id: int) -> void:
 	var info: Dictionary = s._peers[id]
 	s._peers.erase(id)
+	info["reason"] = UsherServer.disconnect_reason(1000) # a clean close: the seat is freed
 	s._queue({"kind": "disconnected", "id": id, "info": info})
 
 

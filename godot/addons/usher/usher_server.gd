@@ -61,6 +61,10 @@ const CLOSE_POLICY := 1008
 const CLOSE_TRY_AGAIN := 1013
 const CLOSE_ROOM_FULL := 4001
 const CLOSE_REPLACED := 4002
+## Usher's close code to a game server for a player whose connection broke (the seat is kept).
+const CLOSE_LOST := 4004
+## Usher's close code when a replica drains (the player reconnects elsewhere; the seat is kept).
+const CLOSE_SERVICE_RESTART := 1012
 
 ## Seconds between heartbeats; the contract asks for at least one every 2 s.
 @export_range(0.2, 2.0) var heartbeat_interval: float = 1.0
@@ -95,6 +99,7 @@ var peer: WebSocketMultiplayerPeer = null
 var _peers: Dictionary = {} # peer id -> {"player", "name", "joined"}
 var _player_peer: Dictionary = {} # player id -> the peer id that speaks for the player now
 var _reported: Dictionary = {} # player ids reported connected and not yet disconnected
+var _close_codes: Dictionary = {} # peer id -> the close code seen while its connection was closing
 var _events: Array[Dictionary] = [] # player reports, sent one at a time, in order
 var _sending_events: bool = false
 var _heartbeat_timer: Timer = null
@@ -228,6 +233,7 @@ func _notification(what: int) -> void:
 
 
 func _process(_delta: float) -> void:
+	_watch_closing()
 	if _stopping or _shutting_down or not _was_allocated or empty_timeout <= 0.0:
 		return
 	if player_peers().is_empty() and _pending_connects() == 0:
@@ -264,7 +270,31 @@ func _on_peer_disconnected(id: int) -> void:
 		return
 	var info: Dictionary = _peers[id]
 	_peers.erase(id)
+	var code: int = _close_codes.get(id, -1)
+	_close_codes.erase(id)
+	info["reason"] = disconnect_reason(code)
 	_queue({"kind": "disconnected", "id": id, "info": info})
+
+
+## The bridge's reason for a connection that ended with close [param code] (-1: unknown):
+## [code]"lost"[/code] (the player may come back: Usher's 4004 connection lost, 1012 restart,
+## 1006 or an unknown code — the seat is kept for the reconnect grace) or [code]"left"[/code]
+## (frees the seat at once), as [code]contract.DisconnectReason[/code] in Go.
+static func disconnect_reason(code: int) -> String:
+	if code in [CLOSE_LOST, CLOSE_SERVICE_RESTART, 1006, -1]:
+		return "lost"
+	return "left"
+
+
+## Remembers the close code of each connection that is closing, for its disconnect report
+## (the multiplayer peer forgets a connection before it tells us it is gone).
+func _watch_closing() -> void:
+	if peer == null:
+		return
+	for id in _peers:
+		var ws := peer.get_peer(id)
+		if ws != null and ws.get_ready_state() != WebSocketPeer.STATE_OPEN and ws.get_close_code() != -1:
+			_close_codes[id] = ws.get_close_code()
 
 
 func _queue(event: Dictionary) -> void:
@@ -325,7 +355,7 @@ func _disconnect_player(id: int, info: Dictionary) -> void:
 	_player_peer.erase(player)
 	if _reported.has(player):
 		_reported.erase(player)
-		await _bridge(HTTPClient.METHOD_POST, PATH_DISCONNECTED, {"player": player})
+		await _bridge(HTTPClient.METHOD_POST, PATH_DISCONNECTED, {"player": player, "reason": str(info.get("reason", "lost"))})
 
 
 func _close_peer(id: int, code: int, reason: String) -> void:

@@ -43,10 +43,10 @@ func brokenGame(ctx context.Context) int {
 		_ = bc.PlayerConnected(ctx, p)
 	}
 	_ = bc.PlayerConnected(ctx, "stranger")
-	_ = bc.PlayerDisconnected(ctx, "nobody")
+	_ = bc.PlayerDisconnected(ctx, "nobody", contract.ReasonLeft)
 	for _, p := range a.Players {
-		_ = bc.PlayerDisconnected(ctx, p)
-		_ = bc.PlayerDisconnected(ctx, p)
+		_ = bc.PlayerDisconnected(ctx, p, contract.ReasonLeft)
+		_ = bc.PlayerDisconnected(ctx, p, contract.ReasonLeft)
 	}
 	_ = bc.Shutdown(ctx)
 	<-ctx.Done() // and stays until killed
