@@ -70,7 +70,7 @@ type Config struct {
 	RedisURL      string
 	RedisPassword string // from USHER_REDIS_PASSWORD (never a flag); replaces the URL's
 	// ReconnectGrace is how long a player whose connection ended abnormally keeps their seat.
-	ReconnectGrace time.Duration
+	ReconnectGrace    time.Duration
 	BridgeConformance bool // dev: report game servers that break the bridge contract
 
 	AllocationWait  time.Duration // how long a join waits for a game server to become ready
