@@ -27,6 +27,7 @@ import (
 	"github.com/usher-gg/usher/internal/config"
 	agonesfleet "github.com/usher-gg/usher/internal/fleet/agones"
 	"github.com/usher-gg/usher/internal/fleet/local"
+	"github.com/usher-gg/usher/internal/godotpack"
 	"github.com/usher-gg/usher/internal/httpapi"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
@@ -153,9 +154,21 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (_ *App, err error
 		return nil, fmt.Errorf("--trusted-proxies / --client-ip-header: %w", err)
 	}
 
+	var site map[string]portal.File // usher dev: the portal, and the games' web builds
+	if cfg.Mode == config.ModeDev {
+		site = portal.Files()
+	}
 	var games []match.Game
 	for _, g := range cfg.Games {
-		games = append(games, match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers, WebClient: g.WebClient})
+		mg := match.Game{ID: g.ID, Name: g.Name, Description: g.Description, MaxPlayers: g.MaxPlayers, WebClient: g.WebClient}
+		if site != nil && g.WebBuild != "" {
+			if err := a.addWebBuild(site, g); err != nil {
+				log.Warn("the game's web build is not served", "game", g.ID, "err", err)
+			} else if mg.WebClient == "" {
+				mg.WebClient = portal.WebBuildPath(g.ID)
+			}
+		}
+		games = append(games, mg)
 	}
 	if a.Fleet, err = a.newFleet(clk); err != nil {
 		return nil, err
@@ -172,9 +185,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (_ *App, err error
 	// A player holds one room: their session in a room they leave for another ends (4003).
 	svc.OnMove(func(player string, from match.Hold) { a.Proxy.Kick(player, from.Room) })
 	apiCfg := httpapi.Config{TokenRate: cfg.TokenRate, JoinRate: cfg.JoinRate, CreateRate: cfg.CreateRate}
-	if cfg.Mode == config.ModeDev {
-		apiCfg.Portal = portal.Files() // local play needs nothing else; a cluster serves them with nginx
-	}
+	apiCfg.Portal = site // local play needs nothing else; a cluster serves the portal with nginx
 	a.API = httpapi.New(apiCfg, httpapi.Deps{
 		Tokens: a.Tokens, Match: svc, Tickets: a.Tickets, Proxy: a.Proxy, Origins: origins, ClientIP: ips,
 		Metrics: a.Metrics, Log: log.With("component", "api"), Ready: a.readiness, Limiter: limits,
@@ -391,4 +402,21 @@ func loadKeys(cfg config.Config, log *slog.Logger) ([]auth.Key, error) {
 		return nil, fmt.Errorf("--jwt-key-file %s: %w", cfg.JWTKeyFile, err)
 	}
 	return keys, nil
+}
+
+// addWebBuild serves game's Godot project as a web build, with the pinned Godot web engine from
+// the user cache (hack/godot-web.sh puts it there; USHER_GODOT_WEB names another directory).
+func (a *App) addWebBuild(site map[string]portal.File, g config.Game) error {
+	dir, err := godotpack.DefaultEngineDir()
+	if err != nil {
+		return err
+	}
+	if err := portal.AddWebBuild(site, g.ID, g.WebBuild, dir); err != nil {
+		if errors.Is(err, godotpack.ErrNoEngine) {
+			return fmt.Errorf("%w; fetch it with hack/godot-web.sh", err)
+		}
+		return err
+	}
+	a.log.Info("serving the game's web build", "game", g.ID, "url", portal.WebBuildPath(g.ID), "project", g.WebBuild)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -99,6 +100,7 @@ type Game struct {
 	Description string            `yaml:"description"`
 	MaxPlayers  int               `yaml:"max_players"`
 	WebClient   string            `yaml:"web_client"`  // the game's browser client, relative to the portal (or a URL); the portal opens it after a join
+	WebBuild    string            `yaml:"web_build"`   // dev: a Godot 4 project directory usher dev serves as a web build at /play/<id>/
 	Command     []string          `yaml:"command"`     // local mode: argv of a game server process
 	Env         map[string]string `yaml:"env"`         // local mode: extra environment
 	Dir         string            `yaml:"dir"`         // local mode: working directory
@@ -392,6 +394,11 @@ func validateGames(mode Mode, games []Game) error {
 			}
 			if g.Buffer < 1 || g.Buffer > g.MaxServers {
 				errs = append(errs, fmt.Errorf("%s: need 1 <= buffer <= max_servers", where))
+			}
+			if g.WebBuild != "" {
+				if st, err := os.Stat(filepath.Join(g.WebBuild, "project.godot")); err != nil || !st.Mode().IsRegular() {
+					errs = append(errs, fmt.Errorf("%s: web_build must be a Godot project directory (with a project.godot), got %q", where, g.WebBuild))
+				}
 			}
 		case ModeServe:
 			a := g.Agones

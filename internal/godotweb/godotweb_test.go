@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/usher-gg/usher/internal/godotpack"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +14,8 @@ import (
 )
 
 // project is a minimal project whose main scene runs script.
-func project(script string) godotweb.Project {
-	return godotweb.Project{
+func project(script string) godotpack.Project {
+	return godotpack.Project{
 		"project.godot": []byte("config_version=5\n\n[application]\nconfig/name=\"t\"\nrun/main_scene=\"res://main.tscn\"\n"),
 		"main.tscn":     []byte("[gd_scene load_steps=2 format=3]\n\n[ext_resource type=\"Script\" path=\"res://main.gd\" id=\"1\"]\n\n[node name=\"Main\" type=\"Node\"]\nscript = ExtResource(\"1\")\n"),
 		"main.gd":       []byte(script),
@@ -57,7 +58,7 @@ func TestRunFailsFastOnParseError(t *testing.T) {
 
 func TestPackLayout(t *testing.T) {
 	var b bytes.Buffer
-	if err := (godotweb.Project{"a.txt": []byte("hello"), "dir/b.gd": []byte("class_name B\nextends Node\n")}).Pack(&b); err != nil {
+	if err := (godotpack.Project{"a.txt": []byte("hello"), "dir/b.gd": []byte("class_name B\nextends Node\n")}).Pack(&b); err != nil {
 		t.Fatal(err)
 	}
 	pck := b.Bytes()

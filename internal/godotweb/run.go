@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/usher-gg/usher/internal/godotpack"
 	"net"
 	"net/http"
 	"os"
@@ -57,9 +58,9 @@ type Browser struct {
 }
 
 // NewBrowser starts Chromium (at chromium) for running projects on the engine in engineDir,
-// which CheckEngine must accept. Close it when done.
+// which godotpack.CheckEngine must accept. Close it when done.
 func NewBrowser(engineDir, chromium string) (*Browser, error) {
-	if err := CheckEngine(engineDir); err != nil {
+	if err := godotpack.CheckEngine(engineDir); err != nil {
 		return nil, err
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -106,7 +107,7 @@ type Result struct {
 // Run packs p, serves it with the engine on 127.0.0.1 and runs it in a new tab until the game
 // quits (Result.ExitCode), a GDScript error is printed (ErrScript), the engine fails to start,
 // or the timeout passes. The Result holds the output in every case.
-func (b *Browser) Run(ctx context.Context, p Project, o Options) (Result, error) {
+func (b *Browser) Run(ctx context.Context, p godotpack.Project, o Options) (Result, error) {
 	var pck bytes.Buffer
 	if err := p.Pack(&pck); err != nil {
 		return Result{}, err
@@ -119,7 +120,7 @@ func (b *Browser) Run(ctx context.Context, p Project, o Options) (Result, error)
 		return Result{}, fmt.Errorf("serve the page: %w", err)
 	}
 	mux := http.NewServeMux()
-	for _, f := range engineFiles {
+	for _, f := range godotpack.EngineFiles {
 		name := filepath.Join(b.engineDir, f)
 		mux.HandleFunc("GET /"+f, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, name) })
 	}

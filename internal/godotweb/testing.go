@@ -3,6 +3,7 @@ package godotweb
 import (
 	"context"
 	"errors"
+	"github.com/usher-gg/usher/internal/godotpack"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ var shared struct {
 func ForTest(tb testing.TB) *Browser {
 	tb.Helper()
 	shared.once.Do(func() {
-		dir, err := DefaultEngineDir()
+		dir, err := godotpack.DefaultEngineDir()
 		if err != nil {
 			shared.err = err
 			return
@@ -40,7 +41,7 @@ func ForTest(tb testing.TB) *Browser {
 		shared.browser, shared.err = NewBrowser(dir, chromium)
 	})
 	if err := shared.err; err != nil {
-		missing := errors.Is(err, ErrNoEngine) || errors.Is(err, ErrNoChromium)
+		missing := errors.Is(err, godotpack.ErrNoEngine) || errors.Is(err, ErrNoChromium)
 		if missing && os.Getenv("CI") != "true" {
 			tb.Skipf("skipping the real Godot engine test: %v", err)
 		}
@@ -52,8 +53,8 @@ func ForTest(tb testing.TB) *Browser {
 // TestProject is the project the GDScript tests run in: the demo (godot/demo) with the addon
 // (godot/addons) and the tests (godot/tests, at res://tests/) of the repository at root,
 // starting in the tests' main scene, which runs res://tests/NAME_test.gd for --test=NAME.
-func TestProject(root string) (Project, error) {
-	p := Project{}
+func TestProject(root string) (godotpack.Project, error) {
+	p := godotpack.Project{}
 	for _, d := range []struct{ dir, prefix string }{
 		{"godot/demo", ""},
 		{"godot/addons", "addons"},
@@ -76,7 +77,7 @@ func TestProject(root string) (Project, error) {
 // of extra, with args on its command line and control serving /test/ on the page's origin.
 // What the game prints goes to the test log; a failed check, a GDScript error or the timeout
 // fails the test.
-func RunTest(t *testing.T, root, name string, args []string, control http.Handler, extra Project) {
+func RunTest(t *testing.T, root, name string, args []string, control http.Handler, extra godotpack.Project) {
 	t.Helper()
 	b := ForTest(t)
 	p, err := TestProject(root)

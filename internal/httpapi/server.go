@@ -138,8 +138,8 @@ func (s *Server) routes() {
 // portal serves the embedded pages (usher dev): GET / is the portal's index.html.
 func (s *Server) portal(c *fiber.Ctx) error {
 	name := strings.TrimPrefix(c.Path(), "/")
-	if name == "" {
-		name = "index.html"
+	if name == "" || strings.HasSuffix(name, "/") {
+		name += "index.html"
 	}
 	f, ok := s.cfg.Portal[name]
 	if !ok {
@@ -147,7 +147,11 @@ func (s *Server) portal(c *fiber.Ctx) error {
 	}
 	c.Locals(routeKey, "/portal")
 	c.Set(fiber.HeaderContentType, f.ContentType)
-	c.Set("Content-Security-Policy", portal.CSP)
+	csp := portal.CSP
+	if f.CSP != "" {
+		csp = f.CSP
+	}
+	c.Set("Content-Security-Policy", csp)
 	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
 	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 	c.Set(fiber.HeaderCacheControl, "no-cache")

@@ -26,6 +26,7 @@ type File struct {
 	Name        string // e.g. "index.html"
 	ContentType string
 	Body        []byte
+	CSP         string // its Content-Security-Policy; empty: CSP
 }
 
 // Files returns every file of the site by name.
@@ -40,14 +41,18 @@ func Files() map[string]File {
 			return err
 		}
 		name := p[len("site/"):]
-		ct := mime.TypeByExtension(path.Ext(name))
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		out[name] = File{Name: name, ContentType: ct, Body: b}
+		out[name] = File{Name: name, ContentType: typeOf(name), Body: b}
 		return nil
 	})
 	return out
+}
+
+// typeOf is the Content-Type of a file by its name.
+func typeOf(name string) string {
+	if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+		return ct
+	}
+	return "application/octet-stream"
 }
 
 // Names returns the file names, sorted.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usher-gg/usher/internal/godotpack"
 	"github.com/usher-gg/usher/internal/godotweb"
 )
 
@@ -125,5 +126,5 @@ func run() -> void:
 		var w: Variant = await next_message(ws)
 		check(w is Dictionary and w["type"] == "welcome", "the example server's welcome: %s" % str(w))
 `
-	runGodot(t, "snippet", nil, nil, godotweb.Project{"tests/snippet_test.gd": []byte(test)})
+	runGodot(t, "snippet", nil, nil, godotpack.Project{"tests/snippet_test.gd": []byte(test)})
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/usher-gg/usher/internal/config"
+	"github.com/usher-gg/usher/internal/godotpack"
 	"github.com/usher-gg/usher/internal/godotweb"
 )
 
@@ -26,7 +27,7 @@ import (
 // timing-sensitive parallel tests of this package (no_capacity under -race).
 
 // runGodot runs godot/tests/NAME_test.gd (see godotweb.RunTest).
-func runGodot(t *testing.T, name string, args []string, control http.Handler, extra godotweb.Project) {
+func runGodot(t *testing.T, name string, args []string, control http.Handler, extra godotpack.Project) {
 	t.Helper()
 	godotweb.RunTest(t, "../..", name, args, control, extra)
 }

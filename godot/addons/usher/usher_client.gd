@@ -90,6 +90,16 @@ func request_token(name: String = "") -> Dictionary:
 	return res
 
 
+## Takes a player made elsewhere — [param session] is a [code]/request_token[/code] answer
+## ([code]token[/code], [code]player_id[/code], [code]name[/code]), e.g. the one the portal keeps
+## in the page's sessionStorage — so that the client rejoins and reconnects as that player.
+func use_session(session: Dictionary) -> void:
+	token = str(session.get("token", ""))
+	player_id = str(session.get("player_id", ""))
+	player_name = str(session.get("name", ""))
+	_token_deadline_ms = Time.get_ticks_msec() + int(_token_lifetime(token) * 1000.0 * 0.5)
+
+
 ## Creates a room of [param game] and reserves the player's seat. A [param public] room is open
 ## to [method quick_match]. Asks for a token first if the client has none.
 func create_room(game: String, public: bool = false) -> Dictionary:
@@ -336,7 +346,10 @@ func _absolute(path: String) -> String:
 		return path
 	var base := base_url
 	if base == "" and OS.has_feature("web"):
-		base = str(JavaScriptBridge.eval("window.location.origin", true))
+		# Read as a property, not with JavaScriptBridge.eval: a page whose Content-Security-Policy
+		# does not allow 'unsafe-eval' (Usher's does not) refuses eval.
+		var location: JavaScriptObject = JavaScriptBridge.get_interface("location")
+		base = str(location.origin) if location != null else ""
 	return base.rstrip("/") + path
 
 

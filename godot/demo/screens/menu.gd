@@ -46,6 +46,33 @@ func _ready() -> void:
 	add_child(quick_button)
 	status.autowrap_mode = TextServer.AUTOWRAP_WORD
 	add_child(status)
+	_from_portal.call_deferred()
+
+
+## In a browser, on the page Usher's portal opened after a join (usher dev serves this game's
+## web build at /play/demo/): take that join and the portal's player from the tab's
+## sessionStorage and go straight to the lobby, instead of joining a second time.
+func _from_portal() -> void:
+	if not OS.has_feature("web"):
+		return
+	var storage: JavaScriptObject = JavaScriptBridge.get_interface("sessionStorage")
+	if storage == null:
+		return
+	var raw: Variant = storage.getItem("usher.join")
+	storage.removeItem("usher.join")
+	var join: Variant = JSON.parse_string(str(raw)) if raw is String and raw != "" else null
+	if not join is Dictionary or not (join as Dictionary).has("connect_url") or str(join.get("game", "")) != Net.GAME:
+		return
+	var saved: Variant = storage.getItem("usher.session")
+	var session: Variant = JSON.parse_string(str(saved)) if saved is String and saved != "" else null
+	if session is Dictionary:
+		Net.client.use_session(session)
+		name_edit.text = Net.client.player_name
+	print("Usher demo: joining room %s from the portal" % join["room"])
+	Net.room = join["room"]
+	Net.players = []
+	multiplayer.multiplayer_peer = Net.client.connect_multiplayer(join)
+	done.emit("lobby")
 
 
 ## Shows [param text] under the buttons.

