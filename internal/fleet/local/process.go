@@ -35,14 +35,17 @@ type process struct {
 func (f *Fleet) start(s *server) {
 	g := f.games[s.game]
 	log := f.log.With("game", s.game, "gameserver", s.name)
-	port, err := f.freePort()
-	if err != nil {
-		f.st.exited(s, err, false)
-		return
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The bridge listener first: once it is bound, the kernel cannot offer its port as the
+	// game server's (it did, when the game server's port was picked first and released).
+	ln, err := f.bridgeListener()
 	if err != nil {
 		f.st.exited(s, fmt.Errorf("bridge listener: %w", err), false)
+		return
+	}
+	port, err := f.freePort()
+	if err != nil {
+		ln.Close()
+		f.st.exited(s, err, false)
 		return
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -138,6 +141,23 @@ func (f *Fleet) freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("pick a free port: every port offered is given to another game server")
+}
+
+// bridgeListener opens a game server's bridge listener on a free loopback port that was not
+// given to a live game server of this fleet (one that has not bound it yet is not in use, so
+// the kernel may offer it).
+func (f *Fleet) bridgeListener() (net.Listener, error) {
+	for range 10 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		if !f.st.portTaken(ln.Addr().String()) {
+			return ln, nil
+		}
+		ln.Close()
+	}
+	return nil, errors.New("every port offered is given to a game server")
 }
 
 // exitStatus describes how a process ended ("exit status 3", "signal: killed").
