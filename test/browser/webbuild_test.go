@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,7 +79,7 @@ func TestGodotWebBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type")[:len(f.ctype)] != f.ctype {
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), f.ctype) {
 			t.Fatalf("GET %s: %d %s", f.path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 		if csp := resp.Header.Get("Content-Security-Policy"); csp == "" {
