@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usher-gg/usher/internal/config"
+	"github.com/usher-gg/usher/internal/exampleserver"
 )
 
 func TestMain(m *testing.M) {
@@ -434,5 +438,43 @@ func TestConfigValidate(t *testing.T) {
 	bad.Connections, bad.Profiles = 1002, []string{"room2"}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "would start 501 game servers") {
 		t.Errorf("room2 with 1002 players: err = %v, want too many game servers", err)
+	}
+}
+
+// TestBenchCatalog: the bench's catalog is one a real Usher accepts; room profiles run their
+// game servers with one P; --usher-env keys are given back to the game servers.
+func TestBenchCatalog(t *testing.T) {
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMAXPROCS", "")
+	t.Setenv("GODEBUG", "madvdontneed=1")
+	cfg := Config{UsherEnv: []string{"GOGC=400", "GODEBUG=gctrace=1", "GOMAXPROCS=3"}}
+	for _, tc := range []struct {
+		roomSize, players int
+		echo, maxprocs    string
+	}{{0, 1000, "1", ""}, {4, 5, "0", "1"}} {
+		b, err := benchCatalog(cfg, "/bin/self", "/tmp/reg", 7, tc.roomSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		games, err := config.ParseCatalog(bytes.NewReader(b), "/bin/self", "default")
+		if err != nil {
+			t.Fatalf("roomSize %d: Usher refuses the catalog: %v\n%s", tc.roomSize, err, b)
+		}
+		if len(games) != 1 {
+			t.Fatalf("roomSize %d: %d games, want 1", tc.roomSize, len(games))
+		}
+		g := games[0]
+		if g.ID != benchGame || g.MaxPlayers != tc.players || g.Buffer != 7 || g.MaxServers != 7 || len(g.Command) != 1 || g.Command[0] != "/bin/self" {
+			t.Errorf("roomSize %d: game %+v", tc.roomSize, g)
+		}
+		want := map[string]string{
+			envRole: roleExample, envRegistry: "/tmp/reg", exampleserver.EnvEcho: tc.echo,
+			exampleserver.EnvEmptyTimeout: "1h", "GOGC": "", "GODEBUG": "madvdontneed=1", "GOMAXPROCS": tc.maxprocs,
+		}
+		for k, v := range want {
+			if got, ok := g.Env[k]; !ok || got != v {
+				t.Errorf("roomSize %d: env %s = %q (set %v), want %q", tc.roomSize, k, got, ok, v)
+			}
+		}
 	}
 }

@@ -433,6 +433,10 @@ func (s *stack) cpuProfile(ctx context.Context, d time.Duration, name string) {
 		return
 	}
 	defer resp.Body.Close()
+	if err := os.MkdirAll(s.out, 0o755); err != nil {
+		s.log.Warn("pprof", "err", err)
+		return
+	}
 	path := filepath.Join(s.out, name)
 	f, err := os.Create(path)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/exampleserver"
+	"gopkg.in/yaml.v3"
 )
 
 // benchGame is the game id of the bench's catalog.
@@ -58,6 +59,50 @@ func (u *usherProc) gameServerPIDs() procGroup {
 	return g
 }
 
+// benchCatalog is Usher's games catalog for a bench round: one game, `bench`, whose servers are
+// this binary in the example-server role, rooms warm servers of it. With roomSize 0 they are in
+// echo mode, rooms of up to 1000 seats; with roomSize K ≥ 2 they are the example server's normal
+// relay, rooms of K seats plus the one the room's creator reserved.
+func benchCatalog(cfg Config, self, registry string, rooms, roomSize int) ([]byte, error) {
+	type game struct {
+		ID          string            `yaml:"id"`
+		Name        string            `yaml:"name"`
+		Description string            `yaml:"description"`
+		MaxPlayers  int               `yaml:"max_players"`
+		Command     []string          `yaml:"command"`
+		Env         map[string]string `yaml:"env"`
+		Buffer      int               `yaml:"buffer"`
+		MaxServers  int               `yaml:"max_servers"`
+	}
+	g := game{
+		ID: benchGame, Name: "Bench", Description: "The example server in echo mode, for usher-bench.",
+		MaxPlayers: 1000, Command: []string{self}, Buffer: rooms, MaxServers: rooms,
+		Env: map[string]string{
+			envRole: roleExample, envRegistry: registry, exampleserver.EnvEcho: "1",
+			exampleserver.EnvEmptyTimeout: "1h",
+		},
+	}
+	// The local fleet passes Usher's environment on to the game servers: --usher-env is for
+	// Usher alone, so each of its keys gets the bench's own value back (empty: the default).
+	for _, kv := range cfg.UsherEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		g.Env[k] = os.Getenv(k)
+	}
+	if roomSize >= 2 {
+		// The creator's seat stays reserved (it never connects): one more, so exactly
+		// roomSize players fit and one more would be refused.
+		g.MaxPlayers = roomSize + 1
+		g.Description = "The example server relaying to the room, for usher-bench."
+		g.Env[exampleserver.EnvEcho] = "0"
+		// One game server per room, as on Agones, where a room's pod has a CPU limit of a core
+		// or less (and Go sizes GOMAXPROCS from it): one P each. With a P per core, hundreds
+		// of runtimes wake threads around every message, and the game servers alone took 1.6
+		// of this machine's two cores at 1,000 players in rooms of 4.
+		g.Env["GOMAXPROCS"] = "1"
+	}
+	return yaml.Marshal(map[string][]game{"games": {g}})
+}
+
 // startUsher starts Usher with a catalog of one game, `bench`, and creates rooms rooms on rooms
 // warm servers. With roomSize 0 the game is the example server in echo mode, rooms of up to
 // 1000 seats; with roomSize K ≥ 2 it is the example server's normal relay (each message to the
@@ -71,28 +116,12 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int
 	if err := os.MkdirAll(registry, 0o755); err != nil {
 		return nil, err
 	}
-	echo, seats, what := "1", 1000, "The example server in echo mode, for usher-bench."
-	if roomSize >= 2 {
-		// The creator's seat stays reserved (it never connects): one more, so exactly
-		// roomSize players fit and one more would be refused.
-		echo, seats, what = "0", roomSize+1, "The example server relaying to the room, for usher-bench."
+	catalog, err := benchCatalog(cfg, self, registry, rooms, roomSize)
+	if err != nil {
+		return nil, err
 	}
-	catalog := fmt.Sprintf(`games:
-  - id: %s
-    name: Bench
-    description: %s
-    max_players: %d
-    command: [%q]
-    env:
-      %s: %q
-      %s: %q
-      %s: %q
-      %s: "1h"
-    buffer: %d
-    max_servers: %d
-`, benchGame, what, seats, self, envRole, roleExample, envRegistry, registry, exampleserver.EnvEcho, echo, exampleserver.EnvEmptyTimeout, rooms, rooms)
 	catPath := filepath.Join(dir, "catalog.yaml")
-	if err := os.WriteFile(catPath, []byte(catalog), 0o644); err != nil {
+	if err := os.WriteFile(catPath, catalog, 0o644); err != nil {
 		return nil, err
 	}
 	ready := filepath.Join(dir, "usher-ready.json")
