@@ -56,12 +56,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (*Report, error) {
 	rep.Machine.Revision = revision()
 	// Two sockets per proxied player in Usher or nginx, and a few per game server (its
 	// connections to the bridge, in Usher).
-	servers := echoServers(cfg.Connections)
+	servers, players := echoServers(cfg.Connections), cfg.Connections
 	runDefault, profiles := cfg.profileNames()
 	for _, p := range profiles {
-		servers = max(servers, p.servers(cfg.Connections))
+		servers, players = max(servers, p.servers(cfg.Connections)), max(players, p.players(cfg.Connections))
 	}
-	need := uint64(2*max(cfg.Connections, cfg.SoakConnections*boolInt(cfg.Soak > 0)) + 4*servers + 200)
+	need := uint64(2*max(players, cfg.SoakConnections*boolInt(cfg.Soak > 0)) + 4*servers + 200)
 	if lim < need {
 		return nil, fmt.Errorf("open file limit %d is below the %d this run needs (two per proxied player); lower --connections", lim, need)
 	}

@@ -135,7 +135,7 @@ func TestRunProducesReport(t *testing.T) {
 // asserts nothing about speed.
 func TestRunProfiles(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo30", "room4"} // room4: 16 players, one left out
+	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo30", "room4:14"} // room4:14: 12 players, two left out
 	cfg.Duration, cfg.Warmup, cfg.Settle = time.Second, 200*time.Millisecond, 100*time.Millisecond
 	got, md := runBench(t, cfg, 3*time.Minute)
 	paths := []string{PathDirect, PathUsher}
@@ -159,7 +159,7 @@ func TestRunProfiles(t *testing.T) {
 		rate      float64
 	}{
 		{"echo30", ModeEcho, 18, 1, 1, 30},
-		{"room4", ModeBroadcast, 16, 4, 3, 20},
+		{"room4:14", ModeBroadcast, 12, 3, 3, 20},
 	} {
 		pr := got.Profiles[i]
 		if pr.Name != want.name || pr.Mode != want.mode || pr.Players != want.players || pr.Servers != want.servers || pr.Rate != want.rate {
@@ -225,7 +225,7 @@ func TestRunProfiles(t *testing.T) {
 			t.Errorf("%s: Usher vs nginx %+v, want %d rounds compared", pr.Name, pr.UsherVsNginx, cfg.Rounds)
 		}
 	}
-	for _, s := range []string{"## Game profiles", "### echo30: 18 players × 30 messages/s", "### room4: 16 players in 4 rooms of 4",
+	for _, s := range []string{"## Game profiles", "### echo30: 18 players × 30 messages/s", "### room4:14: 12 players in 3 rooms of 4",
 		"| 1 | direct |", "| 2 | usher |", "| median | usher |"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
@@ -249,6 +249,14 @@ func TestParseProfile(t *testing.T) {
 		{"echo2.5", Profile{Name: "echo2.5", Mode: ModeEcho, Rate: 2.5}, ""},
 		{"room4", Profile{Name: "room4", Mode: ModeBroadcast, RoomSize: 4, Rate: 20}, ""},
 		{"room8@30", Profile{Name: "room8@30", Mode: ModeBroadcast, RoomSize: 8, Rate: 30}, ""},
+		{"room4:500", Profile{Name: "room4:500", Mode: ModeBroadcast, RoomSize: 4, Rate: 20, Players: 500}, ""},
+		{"room8@30:64", Profile{Name: "room8@30:64", Mode: ModeBroadcast, RoomSize: 8, Rate: 30, Players: 64}, ""},
+		{"echo20:1000", Profile{Name: "echo20:1000", Mode: ModeEcho, Rate: 20, Players: 1000}, ""},
+		{"echo20:", Profile{}, "the players after : must be 1 to 9900"},
+		{"echo20:0", Profile{}, "the players after : must be 1 to 9900"},
+		{"echo20:9901", Profile{}, "the players after : must be 1 to 9900"},
+		{"room4:x", Profile{}, "the players after :"},
+		{"room4@:500", Profile{}, "the rate after @"},
 		{"echo", Profile{}, "the rate must be"},
 		{"echo0", Profile{}, "the rate must be"},
 		{"room1", Profile{}, "the room size must be 2 to 64"},
@@ -285,6 +293,9 @@ func TestProfilePlayers(t *testing.T) {
 		{"room8", 1000, 1000, 125},
 		{"room8", 50, 48, 6},
 		{"room4", 3, 0, 0},
+		{"room4:500", 1000, 500, 125}, // its own players, not --connections
+		{"room4:502", 10, 500, 125},
+		{"echo20:1901", 10, 1901, 3},
 	} {
 		p, err := ParseProfile(tc.name)
 		if err != nil {
@@ -419,17 +430,18 @@ func TestConfigValidate(t *testing.T) {
 	}
 
 	ok := DefaultConfig()
-	ok.Connections, ok.Profiles = 1000, []string{"echo20", "echo30", "room4", "room8", "default"}
+	ok.Connections, ok.Profiles = 1000, []string{"echo20", "echo30", "room4", "room8", "room4:500", "default"}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("issue 14's profiles: %v", err)
 	}
 	bad = DefaultConfig()
-	bad.Connections, bad.Profiles = 6, []string{"echo20", "echo20", "tick", "room8", "echo250"}
+	bad.Connections, bad.Profiles = 6, []string{"echo20", "echo20", "tick", "room8", "echo250", "room4:3", "room2:2000"}
 	err = bad.Validate()
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, s := range []string{"a profile is named twice", `profile "tick"`, "room8 needs at least 8 players", "echo250 sends 250 messages/s"} {
+	for _, s := range []string{"a profile is named twice", `profile "tick"`, "room8 needs at least 8 players", "echo250 sends 250 messages/s",
+		"room4:3 needs at least 4 players (it has 3)", "room2:2000 would start 1000 game servers"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %q", err, s)
 		}

@@ -124,7 +124,7 @@ func (c Config) Validate() error {
 			continue
 		}
 		check(unlimited || p.Rate < limit, "--profiles: %s sends %v messages/s per player, not below Usher's --max-message-rate (%v)", name, p.Rate, limit)
-		check(p.RoomSize <= c.Connections, "--profiles: %s needs at least %d players (--connections %d)", name, p.RoomSize, c.Connections)
+		check(p.RoomSize <= p.conns(c.Connections), "--profiles: %s needs at least %d players (it has %d)", name, p.RoomSize, p.conns(c.Connections))
 		check(p.servers(c.Connections) <= maxGameServers, "--profiles: %s would start %d game servers, at most %d (lower --connections or use bigger rooms)",
 			name, p.servers(c.Connections), maxGameServers)
 	}
@@ -180,7 +180,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	})
 	fs.Func("profiles", "comma-separated game profiles, each a window of --duration per path per round: echo<rate> (e.g. echo20, echo30: "+
 		"each message back to its sender), room<size>[@<rate>] (e.g. room4, room8: rooms of that many players, each message relayed to the "+
-		"others of the room, 20/s unless @rate), default (the light, paced and saturated phases); without the flag: default only", func(s string) error {
+		"others of the room, 20/s unless @rate), either with :<players> to run that many players instead of --connections (e.g. room4:500), "+
+		"default (the light, paced and saturated phases); without the flag: default only", func(s string) error {
 		c.Profiles = splitList(s)
 		return nil
 	})

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -17,6 +18,9 @@ import (
 //   - room<K>, room<K>@<R>: rooms of K players at R messages per second per player (20 when
 //     left out); the game server relays each message to the other K−1 players of the room (its
 //     normal relay, not echo mode), one game server per room. room4 and room8.
+//   - any of them with :<players>, e.g. room4:500: that many players instead of --connections
+//     (so one run can hold profiles whose load differs, such as echo20 and room4 at the same
+//     frames per second through the proxy).
 //   - default: the bench's own phases (light, paced, saturated), as run without --profiles.
 const (
 	ProfileDefault = "default"
@@ -37,6 +41,7 @@ type Profile struct {
 	Mode     string  `json:"mode"`                // "echo" or "broadcast"
 	RoomSize int     `json:"room_size,omitempty"` // broadcast: players per room (and per game server)
 	Rate     float64 `json:"rate"`                // messages per second per player
+	Players  int     `json:"-"`                   // from :<players>, 0: --connections (the report gives the players run, ProfileReport.Players)
 }
 
 // Modes of a profile.
@@ -48,8 +53,28 @@ const (
 // ParseProfile parses a profile name (see the constants above); "default" is not a profile.
 func ParseProfile(name string) (Profile, error) {
 	bad := func(why string) (Profile, error) {
-		return Profile{}, fmt.Errorf("profile %q: %s (want echo<rate> such as echo20, or room<size>[@<rate>] such as room4 or room8@30)", name, why)
+		return Profile{}, fmt.Errorf("profile %q: %s (want echo<rate> such as echo20, or room<size>[@<rate>] such as room4 or room8@30, either with :<players> if wanted, e.g. room4:500)", name, why)
 	}
+	kind, count, hasCount := strings.Cut(name, ":")
+	players := 0
+	if hasCount {
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 1 || n > maxConnections {
+			return bad(fmt.Sprintf("the players after : must be 1 to %d", maxConnections))
+		}
+		players = n
+	}
+	p, err := parseKind(kind)
+	if err != nil {
+		return bad(err.Error())
+	}
+	p.Name, p.Players = name, players
+	return p, nil
+}
+
+// parseKind parses a profile name without its :<players>.
+func parseKind(name string) (Profile, error) {
+	bad := func(why string) (Profile, error) { return Profile{}, errors.New(why) }
 	rate := func(s string) (float64, bool) {
 		r, err := strconv.ParseFloat(s, 64)
 		return r, err == nil && r > 0 && r <= 1000
@@ -88,8 +113,17 @@ func (p Profile) receivers() int {
 	return 1
 }
 
-// players is how many of n players the profile drives: whole rooms only.
+// conns is the players the profile asks for: its own :<players>, else n (--connections).
+func (p Profile) conns(n int) int {
+	if p.Players > 0 {
+		return p.Players
+	}
+	return n
+}
+
+// players is how many players the profile drives (n: --connections): whole rooms only.
 func (p Profile) players(n int) int {
+	n = p.conns(n)
 	if p.Mode == ModeBroadcast {
 		return n / p.RoomSize * p.RoomSize
 	}
@@ -101,7 +135,7 @@ func (p Profile) servers(n int) int {
 	if p.Mode == ModeBroadcast {
 		return p.players(n) / p.RoomSize
 	}
-	return echoServers(n)
+	return echoServers(p.conns(n))
 }
 
 // describe is the profile in words, for the report.
@@ -111,7 +145,7 @@ func (p Profile) describe(n int) string {
 		return fmt.Sprintf("%d players in %d rooms of %d × %s messages/s each; the game server relays each message to the other %d players of the room",
 			p.players(n), p.servers(n), p.RoomSize, rate, p.RoomSize-1)
 	}
-	return fmt.Sprintf("%d players × %s messages/s each; the game server (echo mode) sends each message back to its sender", n, rate)
+	return fmt.Sprintf("%d players × %s messages/s each; the game server (echo mode) sends each message back to its sender", p.players(n), rate)
 }
 
 // echoServers is how many echo game servers n players are spread over.
