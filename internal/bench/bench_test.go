@@ -137,6 +137,7 @@ func TestRunProfiles(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo30", "room4:14"} // room4:14: 12 players, two left out
 	cfg.Duration, cfg.Warmup, cfg.Settle = time.Second, 200*time.Millisecond, 100*time.Millisecond
+	cfg.APIRate = 40 // tokens beside the relay in Usher's windows
 	got, md := runBench(t, cfg, 3*time.Minute)
 	paths := []string{PathDirect, PathUsher}
 	if bin, _ := findNginx(); bin != "" {
@@ -194,6 +195,12 @@ func TestRunProfiles(t *testing.T) {
 			if g.Latency.Count != g.Received || g.Latency.P50 <= 0 || g.Latency.P99 < g.Latency.P50 || g.Latency.P999 < g.Latency.P99 {
 				t.Errorf("%s: latency %+v, want one sample per delivery, ordered quantiles", where, g.Latency)
 			}
+			// --api-rate: about 40 token requests in Usher's 1 s window, all answered; none elsewhere.
+			if a := g.API; (r.Path == PathUsher) != (a != nil) {
+				t.Errorf("%s: API load %+v, want one in Usher's windows only", where, a)
+			} else if a != nil && (a.Rate != 40 || a.Requests < 30 || a.Requests > 45 || a.Errors != 0 || a.P50MS <= 0 || a.P99MS < a.P50MS) {
+				t.Errorf("%s: API load %+v, want about 40 requests at 40/s, no error, ordered quantiles", where, a)
+			}
 			if wantRoom := int(want.receivers+1) * boolInt(want.mode == ModeBroadcast); g.RoomSize != wantRoom || g.Mode != pr.Name {
 				t.Errorf("%s: window mode %q room size %d, want %q %d", where, g.Mode, g.RoomSize, pr.Name, wantRoom)
 			}
@@ -226,7 +233,7 @@ func TestRunProfiles(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"## Game profiles", "### echo30: 18 players × 30 messages/s", "### room4:14: 12 players in 3 rooms of 4",
-		"| 1 | direct |", "| 2 | usher |", "| median | usher |"} {
+		"| 1 | direct |", "| 2 | usher |", "| median | usher |", "the API also served 40 token requests per second (`--api-rate`)"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
 		}

@@ -51,6 +51,7 @@ type Config struct {
 	HTTPConcurrency    int      // API requests in flight for tokens and joins
 	SourceIPs          int      // loopback source addresses the players connect from (127.0.0.1…)
 	MaxMessageRate     int      // Usher's --max-message-rate; -1 keeps its default (200)
+	APIRate            float64  // token requests per second to Usher during each of its load windows (0: none)
 	UsherEnv           []string // extra KEY=VALUE for Usher's process (GOMAXPROCS, GOGC, GODEBUG…)
 	RedisURL           string   // Usher's --redis-url: its shared state in this Redis ("" in memory)
 
@@ -134,6 +135,7 @@ func (c Config) Validate() error {
 	check(c.HTTPConcurrency >= 1 && c.HTTPConcurrency <= 1024, "--http-concurrency must be 1 to 1024")
 	check(c.SourceIPs >= 1 && c.SourceIPs <= 250, "--source-ips must be 1 to 250")
 	check(c.MaxMessageRate >= -1, "--max-message-rate must be -1 (Usher's default), 0 (unlimited) or more")
+	check(c.APIRate >= 0 && c.APIRate <= 20000, "--api-rate must be 0 to 20000 requests per second, got %v", c.APIRate)
 	check(c.Out != "", "--out is required")
 	check(c.WaitLoad >= 0 && c.WaitLoadFor >= 0 && c.WaitLoadFor <= 2*time.Hour, "--wait-load must be >= 0 and --wait-load-for 0 to 2h")
 	check(c.Soak >= 0 && c.Soak <= 2*time.Hour, "--soak must be 0 to 2h, got %s", c.Soak)
@@ -191,8 +193,10 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.HTTPConcurrency, "http-concurrency", c.HTTPConcurrency, "API requests in flight for tokens and joins")
 	fs.IntVar(&c.SourceIPs, "source-ips", c.SourceIPs, "loopback source addresses players connect from (127.0.0.1 …)")
 	fs.IntVar(&c.MaxMessageRate, "max-message-rate", c.MaxMessageRate, "Usher's --max-message-rate; -1 keeps Usher's default")
+	fs.Float64Var(&c.APIRate, "api-rate", c.APIRate, "token requests per second (POST /request_token) sent to Usher during each of its load windows, "+
+		"so the API runs beside the relay; its latency is in the report (0: none)")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "Usher's --redis-url: tickets, rate limits, holds and room-code claims in this Redis, so the token, join and connect figures include it (empty: in memory)")
-	fs.Func("usher-env", "KEY=VALUE added to Usher's environment, for tuning experiments (e.g. GOMAXPROCS=1); repeatable", func(s string) error {
+	fs.Func("usher-env", "KEY=VALUE added to Usher's environment (not its game servers'), for tuning experiments (e.g. GOMAXPROCS=1); repeatable", func(s string) error {
 		if k, _, ok := strings.Cut(s, "="); !ok || k == "" {
 			return fmt.Errorf("want KEY=VALUE, got %q", s)
 		}

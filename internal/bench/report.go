@@ -307,6 +307,9 @@ func profilesMarkdown(b *strings.Builder, rep *Report) {
 				notes = append(notes, "Load generator: "+num(f.GeneratorCores)+" cores (direct, median).")
 			}
 		}
+		if note := apiNote(pr.Runs); note != "" {
+			notes = append(notes, note)
+		}
 		if len(notes) > 0 {
 			p("%s\n\n", strings.Join(notes, " "))
 		}
@@ -330,4 +333,26 @@ func triple(a, b, c *float64) string {
 		return "—"
 	}
 	return num(*a) + " / " + num(*b) + " / " + num(*c)
+}
+
+// apiNote sums up the API traffic Usher served beside the relay (--api-rate) in a profile's
+// runs: medians of the rounds' p50 and p99, totals of requests and errors.
+func apiNote(runs []PathRun) string {
+	var p50, p99 []float64
+	var rate float64
+	var n, errs int
+	for _, r := range runs {
+		if r.Path != PathUsher || r.Game == nil || r.Game.API == nil {
+			continue
+		}
+		a := r.Game.API
+		rate, n, errs = a.Rate, n+a.Requests, errs+a.Errors
+		p50, p99 = append(p50, a.P50MS), append(p99, a.P99MS)
+	}
+	if len(p50) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("During Usher's windows the API also served %s token requests per second (`--api-rate`): p50 %s ms, p99 %s ms "+
+		"(medians of the rounds), %d requests, %d errors; Usher's CPU and allocations above include them.",
+		strconv.FormatFloat(rate, 'f', -1, 64), num(median(p50)), num(median(p99)), n, errs)
 }

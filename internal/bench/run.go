@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +56,18 @@ type LoadResult struct {
 	CPUPerRoundTripUS  float64  `json:"cpu_per_round_trip_us"` // all processes: generator, hop, game servers
 	AllocsPerFrame     *float64 `json:"allocs_per_frame,omitempty"`
 	Latency            Latency  `json:"latency"`
+	// API is the token requests Usher served during the window beside the relay (--api-rate).
+	API *APILoad `json:"api_load,omitempty"`
+}
+
+// APILoad is the API traffic the bench sent Usher during a load window (--api-rate): POST
+// /request_token at a fixed rate, so the API runs beside the relay as it does in production.
+type APILoad struct {
+	Rate     float64 `json:"rate"` // asked for, per second
+	Requests int     `json:"requests"`
+	Errors   int     `json:"errors"`
+	P50MS    float64 `json:"p50_ms"`
+	P99MS    float64 `json:"p99_ms"`
 }
 
 // PathRun is one path in one round.
@@ -341,6 +355,12 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 	scrapeCost := m1 - m0
 	h0, g0, s0 := hop.cpu(), gs.cpu(), self.cpu()
 	t0 := time.Now()
+	apiDone := make(chan *APILoad, 1)
+	if cfg.APIRate > 0 && path == PathUsher {
+		go func() { apiDone <- s.apiLoad(ctx, cfg.APIRate, window) }()
+	} else {
+		apiDone <- nil
+	}
 	profDone := make(chan struct{})
 	if cfg.Pprof && path == PathUsher && s.round == 0 && (s.profile != nil || mode == modePaced && rate == cfg.Rate) {
 		name := "usher-cpu.pprof"
@@ -363,6 +383,7 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 	elapsed := time.Since(t0).Seconds()
 	m2, ok2 := mallocs()
 	<-profDone
+	api := <-apiDone
 
 	gen.idleAll()
 	// Drain: wait for the window's messages to come back (or 2 s).
@@ -384,7 +405,7 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 		Mode: map[loadMode]string{modePaced: "paced", modeSaturate: "saturated"}[mode], WindowSeconds: elapsed,
 		Sent: st.SentWin, Expected: expected, Received: st.RecvWin, Lost: expected - min(st.RecvWin, expected),
 		HopCPUSeconds: (h1 - h0).Seconds(), GameServerCPUSeconds: (g1 - g0).Seconds(), GeneratorCPUSeconds: (s1 - s0).Seconds(),
-		Latency: st.hist.summary(),
+		Latency: st.hist.summary(), API: api,
 	}
 	if mode == modePaced {
 		lr.OfferedPerSecond = rate * float64(gen.openConns())
@@ -419,6 +440,53 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 	}
 	return lr
 }
+
+// apiLoad asks Usher for tokens at rate per second for d, at most apiInFlight at a time, and
+// says how it went. Requests are due at fixed times; one that would start after d is not sent.
+func (s *stack) apiLoad(ctx context.Context, rate float64, d time.Duration) *APILoad {
+	var (
+		next  atomic.Int64
+		mu    sync.Mutex
+		hist  histogram
+		n, ec int
+		wg    sync.WaitGroup
+	)
+	start := time.Now()
+	period := time.Duration(float64(time.Second) / rate)
+	for range apiInFlight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				due := start.Add(time.Duration(next.Add(1)-1) * period)
+				if due.Sub(start) >= d {
+					return
+				}
+				if w := time.Until(due); w > 0 {
+					sleep(ctx, w)
+				}
+				t0 := time.Now()
+				_, err := s.u.api.token(ctx)
+				took := time.Since(t0)
+				mu.Lock()
+				n++
+				if err != nil {
+					ec++
+				} else {
+					hist.record(int64(took))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	s.u.api.close()
+	l := hist.summary()
+	return &APILoad{Rate: rate, Requests: n, Errors: ec, P50MS: round3(l.P50 / 1000), P99MS: round3(l.P99 / 1000)}
+}
+
+// apiInFlight bounds the token requests of --api-rate in flight at once.
+const apiInFlight = 32
 
 // cpuProfile saves a CPU profile of Usher over d to the report directory, as file name.
 func (s *stack) cpuProfile(ctx context.Context, d time.Duration, name string) {
