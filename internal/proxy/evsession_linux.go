@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"time"
@@ -123,7 +125,9 @@ func (lp *loop) add(es *evSession, attachErr error) {
 	}
 	s.started = time.Now()
 	closing := p.activate(s)
-	s.log.Debug("session started")
+	if s.p.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug("session started")
+	}
 	var regErr [2]error
 	for i := range es.legs {
 		l := &es.legs[i]

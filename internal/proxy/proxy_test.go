@@ -142,6 +142,20 @@ func TestGameServerLearnsWhoConnected(t *testing.T) {
 			t.Errorf("logs lack %s:\n%s", kv, logs)
 		}
 	}
+	// Each of the session's own lines says whose session it is (the logger is made per line).
+	for _, msg := range []string{`msg="session started"`, `msg="session ended"`} {
+		var line string
+		for l := range strings.SplitSeq(logs, "\n") {
+			if strings.Contains(l, msg) {
+				line = l
+			}
+		}
+		for _, kv := range []string{"player=player-42", "room=K7QX", "game=example", "gameserver=gs-1"} {
+			if !strings.Contains(line, kv) {
+				t.Errorf("%s line %q lacks %s", msg, line, kv)
+			}
+		}
+	}
 }
 
 func TestCloseCodesPropagate(t *testing.T) {
