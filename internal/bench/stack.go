@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/usher-gg/usher/contract"
+	"github.com/usher-gg/usher/internal/config"
 	"github.com/usher-gg/usher/internal/exampleserver"
 	"gopkg.in/yaml.v3"
 )
@@ -64,17 +65,7 @@ func (u *usherProc) gameServerPIDs() procGroup {
 // echo mode, rooms of up to 1000 seats; with roomSize K ≥ 2 they are the example server's normal
 // relay, rooms of K seats plus the one the room's creator reserved.
 func benchCatalog(cfg Config, self, registry string, rooms, roomSize int) ([]byte, error) {
-	type game struct {
-		ID          string            `yaml:"id"`
-		Name        string            `yaml:"name"`
-		Description string            `yaml:"description"`
-		MaxPlayers  int               `yaml:"max_players"`
-		Command     []string          `yaml:"command"`
-		Env         map[string]string `yaml:"env"`
-		Buffer      int               `yaml:"buffer"`
-		MaxServers  int               `yaml:"max_servers"`
-	}
-	g := game{
+	g := config.Game{
 		ID: benchGame, Name: "Bench", Description: "The example server in echo mode, for usher-bench.",
 		MaxPlayers: 1000, Command: []string{self}, Buffer: rooms, MaxServers: rooms,
 		Env: map[string]string{
@@ -100,7 +91,7 @@ func benchCatalog(cfg Config, self, registry string, rooms, roomSize int) ([]byt
 		// of this machine's two cores at 1,000 players in rooms of 4.
 		g.Env["GOMAXPROCS"] = "1"
 	}
-	return yaml.Marshal(map[string][]game{"games": {g}})
+	return yaml.Marshal(config.Catalog{Games: []config.Game{g}})
 }
 
 // startUsher starts Usher with a catalog of one game, `bench`, and creates rooms rooms on rooms

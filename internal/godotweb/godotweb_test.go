@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"github.com/usher-gg/usher/internal/godotpack"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/usher-gg/usher/internal/godotpack"
 	"github.com/usher-gg/usher/internal/godotweb"
 )
 

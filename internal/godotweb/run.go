@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/usher-gg/usher/internal/godotpack"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/usher-gg/usher/internal/godotpack"
 )
 
 // DefaultTimeout bounds a run whose Options give none.

@@ -3,7 +3,6 @@ package godotweb
 import (
 	"context"
 	"errors"
-	"github.com/usher-gg/usher/internal/godotpack"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/usher-gg/usher/internal/godotpack"
 )
 
 // shared is the one Chromium of a test binary, started by the first ForTest.

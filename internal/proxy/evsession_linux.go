@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"time"
@@ -125,9 +123,7 @@ func (lp *loop) add(es *evSession, attachErr error) {
 	}
 	s.started = time.Now()
 	closing := p.activate(s)
-	if s.p.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.logger().Debug("session started")
-	}
+	s.logStarted()
 	var regErr [2]error
 	for i := range es.legs {
 		l := &es.legs[i]

@@ -199,6 +199,14 @@ func (s *session) logger() *slog.Logger {
 	return s.p.log.With("player", t.Player, "room", t.Room, "game", t.Game, "gameserver", t.Server)
 }
 
+// logStarted writes the session's debug line at its start, making a logger only when debug
+// lines are written at all.
+func (s *session) logStarted() {
+	if s.p.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug("session started")
+	}
+}
+
 // abandon gives up a pending upgrade: the upgrader failed, or the handshake timed out.
 func (s *session) abandon() {
 	if !s.state.CompareAndSwap(statePending, stateAbandoned) {
@@ -246,9 +254,7 @@ func (s *session) relay(err error) {
 	s.client.start(now)
 	s.server.start(now)
 	closing := p.activate(s)
-	if s.p.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.logger().Debug("session started")
-	}
+	s.logStarted()
 
 	s.mu.Lock()
 	s.keepalive = time.AfterFunc(p.cfg.PingInterval, s.ping)
