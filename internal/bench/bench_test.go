@@ -135,7 +135,9 @@ func TestRunProducesReport(t *testing.T) {
 // asserts nothing about speed.
 func TestRunProfiles(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo30", "room4:14"} // room4:14: 12 players, two left out
+	// Rates high enough that every hop's CPU over the 1 s window spans several 10 ms ticks (the
+	// frames-per-CPU-second comparison needs a reading above 0). room4@60:17: 16 players, one left out.
+	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo100", "room4@60:17"}
 	cfg.Duration, cfg.Warmup, cfg.Settle = time.Second, 200*time.Millisecond, 100*time.Millisecond
 	cfg.APIRate = 40 // tokens beside the relay in Usher's windows
 	got, md := runBench(t, cfg, 3*time.Minute)
@@ -159,8 +161,8 @@ func TestRunProfiles(t *testing.T) {
 		receivers uint64
 		rate      float64
 	}{
-		{"echo30", ModeEcho, 18, 1, 1, 30},
-		{"room4:14", ModeBroadcast, 12, 3, 3, 20},
+		{"echo100", ModeEcho, 18, 1, 1, 100},
+		{"room4@60:17", ModeBroadcast, 16, 4, 3, 60},
 	} {
 		pr := got.Profiles[i]
 		if pr.Name != want.name || pr.Mode != want.mode || pr.Players != want.players || pr.Servers != want.servers || pr.Rate != want.rate {
@@ -232,7 +234,7 @@ func TestRunProfiles(t *testing.T) {
 			t.Errorf("%s: Usher vs nginx %+v, want %d rounds compared", pr.Name, pr.UsherVsNginx, cfg.Rounds)
 		}
 	}
-	for _, s := range []string{"## Game profiles", "### echo30: 18 players × 30 messages/s", "### room4:14: 12 players in 3 rooms of 4",
+	for _, s := range []string{"## Game profiles", "### echo100: 18 players × 100 messages/s", "### room4@60:17: 16 players in 4 rooms of 4",
 		"| 1 | direct |", "| 2 | usher |", "| median | usher |", "the API also served 40 token requests per second (`--api-rate`)"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
