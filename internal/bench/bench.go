@@ -187,13 +187,19 @@ func runRound(ctx context.Context, cfg Config, paths []string, round int, dir, n
 			roomSize = prof.RoomSize
 		}
 	}
-	log.Info("round starting", "round", round+1, "profile", name, "rooms", rooms, "dir", dir)
-	u, err := startUsher(ctx, cfg, dir, rooms, roomSize, log)
+	interleave := cfg.Interleave > 0 && len(paths) > 1
+	sets := 1
+	if interleave {
+		sets = len(paths) // every path connected at once: a set of game servers each
+	}
+	log.Info("round starting", "round", round+1, "profile", name, "rooms", rooms*sets, "dir", dir)
+	u, err := startUsher(ctx, cfg, dir, rooms*sets, roomSize, log)
 	if err != nil {
 		return nil, err
 	}
 	defer u.stop()
-	s := &stack{cfg: cfg, u: u, log: log, out: cfg.Out, round: round, profile: prof, players: players, roomSize: roomSize}
+	s := &stack{cfg: cfg, u: u, log: log, out: cfg.Out, round: round, profile: prof, players: players, roomSize: roomSize,
+		paths: paths, ownServers: interleave}
 	if slices.Contains(paths, PathNginx) {
 		if s.ng, err = startNginx(ctx, nginxBin, dir, cfg.NginxWorkers, u.servers); err != nil {
 			return nil, err
@@ -201,6 +207,9 @@ func runRound(ctx context.Context, cfg Config, paths []string, round int, dir, n
 		defer s.ng.stop()
 	}
 	order := slices.Concat(paths[round%len(paths):], paths[:round%len(paths)])
+	if interleave {
+		return s.runInterleaved(ctx, order, name)
+	}
 	var runs []PathRun
 	for _, p := range order {
 		log.Info("path starting", "round", round+1, "profile", name, "path", p, "connections", players)
@@ -212,6 +221,40 @@ func runRound(ctx context.Context, cfg Config, paths []string, round int, dir, n
 		logRun(log, pr)
 	}
 	return runs, nil
+}
+
+// runInterleaved connects every path's players in order, runs the load windows with the
+// paths taking turns (see stack.load), then disconnects them in the same order.
+func (s *stack) runInterleaved(ctx context.Context, order []string, name string) ([]PathRun, error) {
+	var (
+		lps []*livePath
+		err error
+	)
+	for _, p := range order {
+		s.log.Info("path connecting", "round", s.round+1, "profile", name, "path", p, "connections", s.players)
+		var lp *livePath
+		lp, err = s.connectPath(ctx, p)
+		if lp.gen != nil {
+			lps = append(lps, lp)
+		}
+		if err != nil {
+			err = fmt.Errorf("%s: %w", p, err)
+			break
+		}
+	}
+	if err == nil {
+		s.log.Info("interleaved windows starting", "round", s.round+1, "profile", name, "paths", order, "slot", s.cfg.Interleave)
+		s.runLoads(ctx, lps)
+	}
+	runs := make([]PathRun, 0, len(lps))
+	for _, lp := range lps {
+		if derr := s.disconnectPath(ctx, lp); derr != nil && err == nil {
+			err = fmt.Errorf("%s: %w", lp.path, derr)
+		}
+		runs = append(runs, lp.pr)
+		logRun(s.log, lp.pr)
+	}
+	return runs, err
 }
 
 func logRun(log *slog.Logger, pr PathRun) {

@@ -40,7 +40,10 @@ type Config struct {
 	Saturate     time.Duration // measured window of the saturated phase (0: skip it)
 	SaturateRate float64       // per-player cap on the saturated phase (Usher refuses > 200/s)
 	Rounds       int           // interleaved rounds; medians are reported
-	Paths        []string      // which of direct, usher, nginx to drive
+	// Interleave, when > 0, connects every path at once in a round and interleaves their load
+	// windows in slots of this length (see stack.load); 0 runs the paths one after another.
+	Interleave time.Duration
+	Paths      []string // which of direct, usher, nginx to drive
 	// Profiles are the game profiles to run (see ParseProfile), each its own window per path per
 	// round; "default" is the phases above. Empty: the default phases only.
 	Profiles     []string
@@ -85,6 +88,10 @@ func DefaultConfig() Config {
 // process may have here.
 const maxConnections = 9900
 
+// maxInterleavedPlayers bounds the players of all paths connected at once (--interleave): the
+// bench holds a socket for each, under the ~20,000 open files a process may have here.
+const maxInterleavedPlayers = 18000
+
 // Validate reports every setting out of range.
 func (c Config) Validate() error {
 	var errs []error
@@ -109,6 +116,9 @@ func (c Config) Validate() error {
 	check(c.SaturateRate > 0 && (unlimited || c.SaturateRate < limit), "--saturate-rate must be above 0 and below Usher's --max-message-rate (%v), got %v", limit, c.SaturateRate)
 	check(c.Rounds >= 0 && c.Rounds <= 20, "--rounds must be 0 to 20, got %d", c.Rounds)
 	check(c.Rounds > 0 || c.Soak > 0, "--rounds 0 needs --soak")
+	check(c.Interleave == 0 || c.Interleave >= 100*time.Millisecond && c.Interleave <= time.Minute, "--interleave must be 0 or 100ms to 1m, got %s", c.Interleave)
+	check(c.Interleave == 0 || c.Connections*len(c.Paths) <= maxInterleavedPlayers,
+		"--interleave connects every path at once: --connections × paths must be at most %d (the bench's own sockets), got %d", maxInterleavedPlayers, c.Connections*len(c.Paths))
 	check(len(c.Paths) > 0, "--paths must name at least one path")
 	for _, p := range c.Paths {
 		check(p == PathDirect || p == PathUsher || p == PathNginx, "--paths: unknown path %q (direct, usher, nginx)", p)
@@ -126,8 +136,12 @@ func (c Config) Validate() error {
 		}
 		check(unlimited || p.Rate < limit, "--profiles: %s sends %v messages/s per player, not below Usher's --max-message-rate (%v)", name, p.Rate, limit)
 		check(p.RoomSize <= p.conns(c.Connections), "--profiles: %s needs at least %d players (it has %d)", name, p.RoomSize, p.conns(c.Connections))
-		check(p.servers(c.Connections) <= maxGameServers, "--profiles: %s would start %d game servers, at most %d (lower --connections or use bigger rooms)",
-			name, p.servers(c.Connections), maxGameServers)
+		sets := 1
+		if c.Interleave > 0 {
+			sets = len(c.Paths) // a set of game servers per path
+		}
+		check(p.servers(c.Connections)*sets <= maxGameServers, "--profiles: %s would start %d game servers, at most %d (lower --connections or use bigger rooms)",
+			name, p.servers(c.Connections)*sets, maxGameServers)
 	}
 	check(c.NginxWorkers != "", "--nginx-workers must be auto or a number")
 	check(c.GenWorkers >= 1 && c.GenWorkers <= 16, "--gen-workers must be 1 to 16, got %d", c.GenWorkers)
@@ -176,6 +190,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Saturate, "saturate", c.Saturate, "saturated phase (one message in flight per player): measured window; 0 skips it")
 	fs.Float64Var(&c.SaturateRate, "saturate-rate", c.SaturateRate, "saturated phase: most messages per second per player (Usher closes clients above --max-message-rate)")
 	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "interleaved rounds (medians are reported; at least 3 for figures that count)")
+	fs.DurationVar(&c.Interleave, "interleave", c.Interleave, "connect every path at once in a round and take their load windows in turns "+
+		"of this length (e.g. 1s), so the machine's slow drifts fall on every path alike; 0 runs the paths one after another")
 	fs.Func("paths", "comma-separated paths to drive: direct,usher,nginx (default all)", func(s string) error {
 		c.Paths = splitList(s)
 		return nil

@@ -74,3 +74,38 @@ func routedRight(room int, from, to uint32) bool {
 	r := uint32(room)
 	return from != to && from/r == to/r
 }
+
+// slotting is the time slots a generator sends in when the paths' windows are interleaved
+// (--interleave): time from base is cut into slots of length ns, dealt in turn to of paths, and
+// this generator sends only in the slots of path at (slot k is path k mod of; slots before base
+// too, for the warm-up). A zero slotting (length 0) sends at any time.
+type slotting struct {
+	base, length int64
+	of, at       int
+}
+
+// next returns the first time ≥ t in one of the generator's slots, moved from t by whole
+// rounds of slots so it keeps its offset within a slot: a connection that sends at some phase
+// of its period keeps that phase, and the sends stay spread evenly over the slots.
+func (sl slotting) next(t int64) int64 {
+	if sl.length <= 0 || sl.of < 2 {
+		return t
+	}
+	behind := (sl.owner(t) - sl.at + sl.of) % sl.of // slots since ours began
+	if behind == 0 {
+		return t
+	}
+	return t + int64(sl.of-behind)*sl.length
+}
+
+// owner returns the path (0 … of−1) whose slot t falls in.
+func (sl slotting) owner(t int64) int {
+	if sl.length <= 0 || sl.of < 2 {
+		return sl.at
+	}
+	k := (t - sl.base) / sl.length
+	if (t-sl.base)%sl.length < 0 {
+		k-- // floor: t before base (the warm-up)
+	}
+	return int((k%int64(sl.of) + int64(sl.of)) % int64(sl.of))
+}

@@ -76,6 +76,10 @@ func (h *schedHeap) pop() schedItem {
 	return top
 }
 
+// genEpoch is the base of every generator's clock: generators running side by side
+// (interleaved windows) share one time line.
+var genEpoch = time.Now()
+
 // generator is the load generator: a few epoll workers.
 type generator struct {
 	base    time.Time
@@ -97,6 +101,7 @@ type worker struct {
 	minGap    int64 // modeSaturate: least ns between two sends of a connection
 	winStart  int64
 	winEnd    int64
+	slots     slotting // interleaved windows: the time slots this worker sends in
 	sched     schedHeap
 	stats     genStats
 	stopped   bool
@@ -112,7 +117,7 @@ func newGenerator(workers, size, room int) (*generator, error) {
 	if size < minPayloadSize {
 		size = minPayloadSize
 	}
-	g := &generator{base: time.Now(), size: size, room: room}
+	g := &generator{base: genEpoch, size: size, room: room}
 	for range workers {
 		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 		if err != nil {
@@ -198,12 +203,13 @@ func (g *generator) idleAll() {
 // setLoad switches every worker to mode with a fresh window [start, end) (ns since base) and
 // zeroed window counters; the counts of closes and errors carry on. rate is the messages per second per connection (modePaced), or the cap on
 // it (modeSaturate).
-func (g *generator) setLoad(mode loadMode, rate float64, start, end int64) {
+func (g *generator) setLoad(mode loadMode, rate float64, start, end int64, sl slotting) {
 	now := g.now()
 	for wi, w := range g.workers {
 		w.mu.Lock()
 		w.mode = mode
 		w.winStart, w.winEnd = start, end
+		w.slots = sl
 		old := w.stats
 		w.stats = genStats{Unexpected: old.Unexpected, CloseCodes: old.CloseCodes, ProtocolErrors: old.ProtocolErrors,
 			Misrouted: old.Misrouted, CloseTimeouts: old.CloseTimeouts}
@@ -230,7 +236,7 @@ func (g *generator) setLoad(mode loadMode, rate float64, start, end int64) {
 			default:
 				continue
 			}
-			w.sched.push(schedItem{due: due, idx: i})
+			w.sched.push(schedItem{due: sl.next(due), idx: i})
 		}
 		w.mu.Unlock()
 	}
@@ -377,7 +383,7 @@ func (w *worker) sendDue(now int64) {
 			w.send(c, now)
 		}
 		if w.mode == modePaced {
-			w.sched.push(schedItem{due: due + w.period, idx: it.idx})
+			w.sched.push(schedItem{due: w.slots.next(due + w.period), idx: it.idx})
 		}
 	}
 }
@@ -547,7 +553,7 @@ func (w *worker) onMessage(c *genConn, p []byte, now int64) {
 		w.stats.hist.record(now - ts)
 	}
 	if w.mode == modeSaturate && c.state == stOpen {
-		w.sched.push(schedItem{due: max(now, c.lastSend+w.minGap), idx: c.idx})
+		w.sched.push(schedItem{due: w.slots.next(max(now, c.lastSend+w.minGap)), idx: c.idx})
 	}
 }
 

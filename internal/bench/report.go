@@ -53,10 +53,10 @@ func Markdown(rep *Report) string {
 		p("\n**Setup.** %d players per path, %d-byte binary messages, echoed by the example game server "+
 			"(USHER_EXAMPLE_ECHO=1, %d rooms). Light: %.0f message/s per player; paced: %.0f messages/s per player; each for %s (after %s warm-up). "+
 			"Saturated: one message in flight per player, at most %.0f/s each, for %s. %d rounds, paths rotated "+
-			"each round; a fresh Usher and nginx every round. nginx `worker_processes %s`. Usher's limits "+
+			"each round; a fresh Usher and nginx every round.%s nginx `worker_processes %s`. Usher's limits "+
 			"enforced: message rate %s, message size 64 KiB. Generator: %d epoll workers.\n\n",
 			c.Connections, c.Size, echoServers(c.Connections), c.LightRate, c.Rate, c.Duration, c.Warmup,
-			c.SaturateRate, c.Saturate, c.Rounds, c.NginxWorkers, rate, c.GenWorkers)
+			c.SaturateRate, c.Saturate, c.Rounds, interleaveNote(c), c.NginxWorkers, rate, c.GenWorkers)
 	} else {
 		p("\n")
 	}
@@ -253,14 +253,14 @@ func profilesMarkdown(b *strings.Builder, rep *Report) {
 	c := rep.Config
 	p("## Game profiles\n\n")
 	p("Each profile: %d-byte binary messages at a fixed rate per player, all the time; one window of %s (after %s warm-up) "+
-		"per path per round, %d rounds, paths rotated each round; a fresh Usher, game servers and nginx per profile and round. "+
+		"per path per round, %d rounds, paths rotated each round; a fresh Usher, game servers and nginx per profile and round.%s "+
 		"Latency is measured at every player that receives a message, from the send time it carries. "+
 		"*Added* is the path's latency minus direct's in the same round; *Usher − nginx* is Usher's added latency minus "+
 		"nginx's (≤ 0: Usher added no more than nginx). Frames per hop CPU-second: a proxy relays one frame up and one "+
 		"down per round trip (echo), one up and K−1 down per message (rooms of K); the direct path's hop is the game "+
 		"servers, one frame per message received. The median rows are medians over the rounds (lost and problems: totals). "+
 		"nginx `worker_processes %s`. Usher's limits enforced: message rate %s, message size 64 KiB. Generator: %d epoll workers.\n\n",
-		c.Size, c.Duration, c.Warmup, c.Rounds, c.NginxWorkers, rateLimit(c), c.GenWorkers)
+		c.Size, c.Duration, c.Warmup, c.Rounds, interleaveNote(c), c.NginxWorkers, rateLimit(c), c.GenWorkers)
 	for _, pr := range rep.Profiles {
 		p("### %s: %s\n\n", pr.Name, pr.describe(c.Connections))
 		p("| round | path | p50 / p99 / p99.9 (µs) | added vs direct p50 / p99 / p99.9 (µs) | Usher − nginx p50 / p99 / p99.9 (µs) " +
@@ -355,4 +355,14 @@ func apiNote(runs []PathRun) string {
 	return fmt.Sprintf("During Usher's windows the API also served %s token requests per second (`--api-rate`): p50 %s ms, p99 %s ms "+
 		"(medians of the rounds), %d requests, %d errors; Usher's CPU and allocations above include them.",
 		strconv.FormatFloat(rate, 'f', -1, 64), num(median(p50)), num(median(p99)), n, errs)
+}
+
+// interleaveNote says how the paths' windows were taken, when they were interleaved.
+func interleaveNote(c Config) string {
+	if c.Interleave <= 0 || len(c.Paths) < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" **Interleaved** (`--interleave %s`): in each round every path's players are connected at once, "+
+		"each path with game servers of its own, and the paths take turns of %s through each window (warm-up included) "+
+		"until each had its full window; CPU is read at every turn and charged to its path.", c.Interleave, c.Interleave)
 }

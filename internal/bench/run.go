@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,9 @@ type LoadResult struct {
 	CPUPerRoundTripUS  float64  `json:"cpu_per_round_trip_us"` // all processes: generator, hop, game servers
 	AllocsPerFrame     *float64 `json:"allocs_per_frame,omitempty"`
 	Latency            Latency  `json:"latency"`
+	// SlotSeconds is set when the paths' windows were interleaved (--interleave): the window
+	// was this path's slots of this length, taken in turn with the other paths'.
+	SlotSeconds float64 `json:"slot_seconds,omitempty"`
 	// API is the token requests Usher served during the window beside the relay (--api-rate).
 	API *APILoad `json:"api_load,omitempty"`
 }
@@ -122,15 +126,41 @@ type stack struct {
 	profile  *Profile // nil: the default phases
 	players  int      // per path
 	roomSize int      // broadcast: players per room (and game server); 0: echo
+	// paths are the round's paths; with ownServers each has its own game servers (see servers).
+	paths      []string
+	ownServers bool
 }
 
-// server is the game server of player i: one room of roomSize players each in broadcast mode,
-// spread evenly in echo mode.
-func (s *stack) server(i int) gameServer {
-	if s.roomSize >= 2 {
-		return s.u.servers[i/s.roomSize]
+// servers are the game servers of path: all of them when the paths run in turn; when their
+// windows are interleaved every path is connected at once, and each has a set of its own (as
+// many as one path would have), so a room never mixes players of two paths.
+func (s *stack) servers(path string) []gameServer {
+	all := s.u.servers
+	if !s.ownServers {
+		return all
 	}
-	return s.u.servers[i%len(s.u.servers)]
+	k, per := slices.Index(s.paths, path), len(all)/len(s.paths)
+	return all[k*per : (k+1)*per]
+}
+
+// server is the game server of path's player i: one room of roomSize players each in
+// broadcast mode, spread evenly in echo mode.
+func (s *stack) server(path string, i int) gameServer {
+	set := s.servers(path)
+	if s.roomSize >= 2 {
+		return set[i/s.roomSize]
+	}
+	return set[i%len(set)]
+}
+
+// gameServers are the processes of path's game servers.
+func (s *stack) gameServers(path string) procGroup {
+	set := s.servers(path)
+	g := make(procGroup, len(set))
+	for i, srv := range set {
+		g[i] = srv.PID
+	}
+	return g
 }
 
 // receivers is how many players get each message: its sender (echo), or the rest of its room.
@@ -143,30 +173,89 @@ func (s *stack) hop(path string) procGroup {
 	case PathNginx:
 		return s.ng.group
 	}
-	return s.u.gameServerPIDs()
+	return s.gameServers(path)
+}
+
+// livePath is a path whose players are connected: what its load windows and its disconnect
+// need.
+type livePath struct {
+	pr        PathRun
+	path      string
+	gen       *generator
+	hop, gs   procGroup // the relaying process(es), and the path's game servers
+	connected int
+}
+
+// problem notes something that went wrong in the path's run (the report lists it).
+func (lp *livePath) problem(log *slog.Logger, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	lp.pr.Problems = append(lp.pr.Problems, msg)
+	log.Warn("problem", "path", lp.path, "round", lp.pr.Round, "msg", msg)
 }
 
 // runPath connects s.players players through path, loads them, and disconnects them.
 func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
+	lp, err := s.connectPath(ctx, path)
+	if err != nil {
+		if lp.gen != nil {
+			lp.gen.stop()
+		}
+		return lp.pr, err
+	}
+	s.runLoads(ctx, []*livePath{lp})
+	err = s.disconnectPath(ctx, lp)
+	return lp.pr, err
+}
+
+// runLoads runs the load windows over the connected paths: the game profile's window, or the
+// default phases (light, paced, saturated). With several paths their windows are interleaved
+// (see load).
+func (s *stack) runLoads(ctx context.Context, lps []*livePath) {
+	cfg := s.cfg
+	if s.profile != nil {
+		for i, lr := range s.load(ctx, lps, modePaced, s.profile.Rate, cfg.Duration) {
+			lp := lps[i]
+			lp.pr.Game = lr
+			lr.Mode = s.profile.Name
+			if lr.Lost > 0 {
+				lp.problem(s.log, "%d of %d messages lost", lr.Lost, lr.Expected)
+			}
+		}
+		return
+	}
+	if cfg.LightRate > 0 {
+		for i, lr := range s.load(ctx, lps, modePaced, cfg.LightRate, cfg.Duration) {
+			lps[i].pr.Light = lr
+			lr.Mode = "light"
+		}
+	}
+	for i, lr := range s.load(ctx, lps, modePaced, cfg.Rate, cfg.Duration) {
+		lps[i].pr.Paced = lr
+	}
+	if cfg.Saturate > 0 && ctx.Err() == nil {
+		for i, lr := range s.load(ctx, lps, modeSaturate, cfg.SaturateRate, cfg.Saturate) {
+			lps[i].pr.Saturated = lr
+		}
+	}
+}
+
+// connectPath gets s.players players through path (for usher: tokens and joins through the
+// API first), waits for the game servers to have them all, and reads the hop's idle memory.
+func (s *stack) connectPath(ctx context.Context, path string) (*livePath, error) {
 	cfg := s.cfg
 	n := s.players
-	pr := PathRun{Path: path, Round: s.round, Connections: n}
+	lp := &livePath{pr: PathRun{Path: path, Round: s.round, Connections: n}, path: path, hop: s.hop(path), gs: s.gameServers(path)}
+	pr := &lp.pr
 	if s.profile != nil {
 		pr.Profile = s.profile.Name
 	}
-	hop := s.hop(path)
-	gs := s.u.gameServerPIDs()
-	problem := func(format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		pr.Problems = append(pr.Problems, msg)
-		s.log.Warn("problem", "path", path, "round", s.round, "msg", msg)
-	}
+	hop := lp.hop
 
 	// Who connects where.
 	jobs := make([]dialJob, n)
 	prefix := fmt.Sprintf("%s%d-", path[:1], s.round)
 	for i := range jobs {
-		srv := s.server(i)
+		srv := s.server(path, i)
 		q := url.Values{"usher_player": {prefix + strconv.Itoa(i)}, "usher_room": {srv.Room}}.Encode()
 		switch path {
 		case PathDirect:
@@ -190,7 +279,7 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 			if players[i].token == "" {
 				return errors.New("no token")
 			}
-			t, _, err := s.u.api.join(ctx, players[i].token, benchGame, s.server(i).Room)
+			t, _, err := s.u.api.join(ctx, players[i].token, benchGame, s.server(path, i).Room)
 			players[i].ticket = t
 			return err
 		})
@@ -202,16 +291,16 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 	if path == PathUsher {
 		// Tokens and joins left garbage: collect it, so the baseline is what Usher holds.
 		if err := s.u.collect(ctx); err != nil {
-			problem("garbage collection before the baseline: %v", err)
+			lp.problem(s.log, "garbage collection before the baseline: %v", err)
 		}
 	}
 	pr.RSSBase = hop.rss()
 
 	gen, err := newGenerator(cfg.GenWorkers, cfg.Size, s.roomSize)
 	if err != nil {
-		return pr, err
+		return lp, err
 	}
-	defer gen.stop()
+	lp.gen = gen
 	pr.Connect = *s.measure(ctx, hop, n, cfg.ConnectConcurrency, func(i int) error {
 		if path == PathUsher && jobs[i].uri == "/connect?ticket=" {
 			return errors.New("no ticket")
@@ -225,15 +314,15 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 	})
 	connected := pr.Connect.OK
 	if connected < n {
-		problem("%d of %d connections failed: %v", n-connected, n, pr.Connect.Errors)
+		lp.problem(s.log, "%d of %d connections failed: %v", n-connected, n, pr.Connect.Errors)
 	}
 	// Wait until the game servers have every player (the usher and nginx paths report them
 	// asynchronously), then let the connect storm's garbage settle.
 	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
-		c, err := s.u.connectedPlayers(ctx)
+		c, err := s.u.playersOn(ctx, s.servers(path))
 		return c >= gen.openConns(), err
 	}); err != nil {
-		problem("game servers did not report every player connected: %v", err)
+		lp.problem(s.log, "game servers did not report every player connected: %v", err)
 	}
 	sleep(ctx, cfg.Settle)
 	pr.RSSIdle = hop.rss()
@@ -255,24 +344,15 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 			pr.Goroutines.PerConn = (pr.Goroutines.Idle - gBase) / float64(connected)
 		}
 	}
+	lp.connected = connected
+	return lp, ctx.Err()
+}
 
-	switch {
-	case s.profile != nil:
-		pr.Game = s.load(ctx, gen, path, hop, gs, modePaced, s.profile.Rate, cfg.Duration, &pr)
-		pr.Game.Mode = s.profile.Name
-		if pr.Game.Lost > 0 {
-			problem("%d of %d messages lost", pr.Game.Lost, pr.Game.Expected)
-		}
-	default:
-		if cfg.LightRate > 0 {
-			pr.Light = s.load(ctx, gen, path, hop, gs, modePaced, cfg.LightRate, cfg.Duration, &pr)
-			pr.Light.Mode = "light"
-		}
-		pr.Paced = s.load(ctx, gen, path, hop, gs, modePaced, cfg.Rate, cfg.Duration, &pr)
-		if cfg.Saturate > 0 && ctx.Err() == nil {
-			pr.Saturated = s.load(ctx, gen, path, hop, gs, modeSaturate, cfg.SaturateRate, cfg.Saturate, &pr)
-		}
-	}
+// disconnectPath closes every player of lp with a close handshake, waits for the hop and the
+// game servers to let go of them, and stops its generator.
+func (s *stack) disconnectPath(ctx context.Context, lp *livePath) error {
+	pr, path, gen, connected := &lp.pr, lp.path, lp.gen, lp.connected
+	defer gen.stop()
 	if connected > 0 {
 		pr.LoadBytesPerConn = float64(pr.RSSLoad-pr.RSSBase) / float64(connected)
 	}
@@ -284,7 +364,7 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 	st := gen.collect()
 	pr.Unexpected, pr.ProtocolErrors, pr.Misrouted, pr.CloseTimeouts = st.Unexpected, st.ProtocolErrors, st.Misrouted, st.CloseTimeouts
 	if pr.Misrouted > 0 {
-		problem("%d messages arrived on a connection they were not for", pr.Misrouted)
+		lp.problem(s.log, "%d messages arrived on a connection they were not for", pr.Misrouted)
 	}
 	for code, k := range st.CloseCodes {
 		if pr.CloseCodes == nil {
@@ -299,10 +379,10 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 				return false, err
 			}
 		}
-		c, err := s.u.connectedPlayers(ctx)
+		c, err := s.u.playersOn(ctx, s.servers(path))
 		return c == 0, err
 	}); err != nil {
-		problem("players still connected after the disconnect: %v", err)
+		lp.problem(s.log, "players still connected after the disconnect: %v", err)
 	}
 	pr.DisconnectSecs = time.Since(t0).Seconds()
 	if path == PathUsher {
@@ -312,9 +392,9 @@ func (s *stack) runPath(ctx context.Context, path string) (PathRun, error) {
 		pr.Goroutines.After = m["go_goroutines"]
 	}
 	if pr.Unexpected > 0 {
-		problem("%d unexpected closes (close codes %v)", pr.Unexpected, pr.CloseCodes)
+		lp.problem(s.log, "%d unexpected closes (close codes %v)", pr.Unexpected, pr.CloseCodes)
 	}
-	return pr, ctx.Err()
+	return ctx.Err()
 }
 
 // measure runs do n times on workers goroutines and reads the hop's CPU around it.
@@ -332,17 +412,43 @@ func (s *stack) measure(ctx context.Context, hop procGroup, n, workers int, do f
 	return p
 }
 
-// load runs one measured window: warmup, window, then a drain with no new messages.
-func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs procGroup, mode loadMode, rate float64, window time.Duration, pr *PathRun) *LoadResult {
+// load runs one measured window of traffic over the connected paths and returns each path's
+// result, in the order of lps. One path has the window to itself, after cfg.Warmup of the same
+// load. Several paths take turns (--interleave): the window is cut into slots of
+// cfg.Interleave, dealt to the paths in turn, each path's players sending only in its slots,
+// until each path had window of them; the warm-up takes turns too. Slow drifts of a shared
+// machine (other work, its own background) then fall on every path alike, where windows a
+// minute apart each met their own. Every CPU reading is taken at the slot boundaries and
+// charged to the slot's path.
+func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate float64, window time.Duration) []*LoadResult {
 	cfg := s.cfg
-	start := gen.now() + int64(cfg.Warmup)
-	end := start + int64(window)
-	gen.setLoad(mode, rate, start, end)
-	sleepUntil(ctx, gen, start)
+	n := len(lps)
+	slot, slots := window, 1 // one path: one slot, the whole window
+	if n > 1 {
+		slot = cfg.Interleave
+		slots = n * int((window+slot-1)/slot)
+	}
+	clock := lps[0].gen
+	start := clock.now() + int64(cfg.Warmup)
+	end := start + int64(slots)*int64(slot)
+	for i, lp := range lps {
+		lp.gen.setLoad(mode, rate, start, end, slotting{base: start, length: int64(slot), of: n, at: i})
+	}
+	sleepUntil(ctx, clock, start)
 
-	self := procGroup{os.Getpid()}
+	type charge struct{ hop, gs, self time.Duration }
+	var (
+		usher   *livePath
+		self    = procGroup{os.Getpid()}
+		charges = make([]charge, n)
+	)
+	for _, lp := range lps {
+		if lp.path == PathUsher {
+			usher = lp
+		}
+	}
 	mallocs := func() (float64, bool) {
-		if path != PathUsher {
+		if usher == nil {
 			return 0, false
 		}
 		m, err := scrape(ctx, s.u.addrs.Admin, "go_memstats_mallocs_total")
@@ -353,92 +459,119 @@ func (s *stack) load(ctx context.Context, gen *generator, path string, hop, gs p
 	m0, ok0 := mallocs()
 	m1, ok1 := mallocs()
 	scrapeCost := m1 - m0
-	h0, g0, s0 := hop.cpu(), gs.cpu(), self.cpu()
-	t0 := time.Now()
+	span := time.Duration(end - clock.now())
 	apiDone := make(chan *APILoad, 1)
-	if cfg.APIRate > 0 && path == PathUsher {
-		go func() { apiDone <- s.apiLoad(ctx, cfg.APIRate, window) }()
+	if cfg.APIRate > 0 && usher != nil {
+		go func() { apiDone <- s.apiLoad(ctx, cfg.APIRate, span) }()
 	} else {
 		apiDone <- nil
 	}
 	profDone := make(chan struct{})
-	if cfg.Pprof && path == PathUsher && s.round == 0 && (s.profile != nil || mode == modePaced && rate == cfg.Rate) {
+	if cfg.Pprof && usher != nil && s.round == 0 && (s.profile != nil || mode == modePaced && rate == cfg.Rate) {
 		name := "usher-cpu.pprof"
 		if s.profile != nil {
 			name = "usher-cpu-" + s.profile.Name + ".pprof"
 		}
 		go func() {
 			defer close(profDone)
-			s.cpuProfile(ctx, window, name)
+			s.cpuProfile(ctx, span, name)
 		}()
 	} else {
 		close(profDone)
 	}
-	sleepUntil(ctx, gen, start+int64(window)/2)
-	if r := hop.rss(); r > pr.RSSLoad {
-		pr.RSSLoad = r
+
+	// Slot by slot: read the CPU of the slot's path at its start and end, and each hop's memory
+	// at the middle of its middle slot.
+	for k := 0; k < slots && ctx.Err() == nil; k++ {
+		lp, c := lps[k%n], &charges[k%n]
+		t0 := start + int64(k)*int64(slot)
+		sleepUntil(ctx, clock, t0)
+		h0, g0, s0 := lp.hop.cpu(), lp.gs.cpu(), self.cpu()
+		if k/n == slots/n/2 {
+			sleepUntil(ctx, clock, t0+int64(slot)/2)
+			if r := lp.hop.rss(); r > lp.pr.RSSLoad {
+				lp.pr.RSSLoad = r
+			}
+		}
+		sleepUntil(ctx, clock, t0+int64(slot))
+		c.hop += lp.hop.cpu() - h0
+		c.gs += lp.gs.cpu() - g0
+		c.self += self.cpu() - s0
 	}
-	sleepUntil(ctx, gen, end)
-	h1, g1, s1 := hop.cpu(), gs.cpu(), self.cpu()
-	elapsed := time.Since(t0).Seconds()
 	m2, ok2 := mallocs()
 	<-profDone
 	api := <-apiDone
 
-	gen.idleAll()
+	for _, lp := range lps {
+		lp.gen.idleAll()
+	}
 	// Drain: wait for the window's messages to come back (or 2 s).
 	fanout := uint64(s.receivers())
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		st := gen.collect()
-		if st.RecvWin >= st.SentWin*fanout {
+		done := true
+		for _, lp := range lps {
+			st := lp.gen.collect()
+			done = done && st.RecvWin >= st.SentWin*fanout
+		}
+		if done {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	st := gen.collect()
-	pr.Lagged += st.Lagged
-	pr.Backlogged += st.Backlogged
 
-	expected := st.SentWin * fanout
-	lr := &LoadResult{
-		Mode: map[loadMode]string{modePaced: "paced", modeSaturate: "saturated"}[mode], WindowSeconds: elapsed,
-		Sent: st.SentWin, Expected: expected, Received: st.RecvWin, Lost: expected - min(st.RecvWin, expected),
-		HopCPUSeconds: (h1 - h0).Seconds(), GameServerCPUSeconds: (g1 - g0).Seconds(), GeneratorCPUSeconds: (s1 - s0).Seconds(),
-		Latency: st.hist.summary(), API: api,
-	}
-	if mode == modePaced {
-		lr.OfferedPerSecond = rate * float64(gen.openConns())
-	}
-	if s.roomSize >= 2 {
-		lr.RoomSize = s.roomSize
-	}
-	if elapsed > 0 {
-		lr.RoundTripsPerSecond = float64(st.RecvWin) / elapsed
-	}
-	// Frames the hop handled per message received: a proxy relays one frame up per fanout
-	// frames down (echo: one each way, 2); a game server writes one per delivery, 1.
-	framesPerRecv := float64(fanout+1) / float64(fanout)
-	if path == PathDirect {
-		framesPerRecv = 1
-		lr.GameServerCPUSeconds = lr.HopCPUSeconds // the hop is the game servers
-	}
-	if lr.HopCPUSeconds > 0 {
-		lr.FramesPerCPUSecond = framesPerRecv * float64(st.RecvWin) / lr.HopCPUSeconds
-	}
-	if st.RecvWin > 0 {
-		total := lr.GameServerCPUSeconds + lr.GeneratorCPUSeconds
-		if path != PathDirect {
-			total += lr.HopCPUSeconds
+	active := time.Duration(slots/n) * slot // each path's share of the window
+	results := make([]*LoadResult, n)
+	for i, lp := range lps {
+		st := lp.gen.collect()
+		lp.pr.Lagged += st.Lagged
+		lp.pr.Backlogged += st.Backlogged
+		c := charges[i]
+		expected := st.SentWin * fanout
+		lr := &LoadResult{
+			Mode: map[loadMode]string{modePaced: "paced", modeSaturate: "saturated"}[mode], WindowSeconds: active.Seconds(),
+			Sent: st.SentWin, Expected: expected, Received: st.RecvWin, Lost: expected - min(st.RecvWin, expected),
+			HopCPUSeconds: c.hop.Seconds(), GameServerCPUSeconds: c.gs.Seconds(), GeneratorCPUSeconds: c.self.Seconds(),
+			Latency: st.hist.summary(),
 		}
-		lr.CPUPerRoundTripUS = total * 1e6 / float64(st.RecvWin)
-		if ok0 && ok1 && ok2 {
-			a := math.Max(m2-m1-scrapeCost, 0) / (framesPerRecv * float64(st.RecvWin))
-			a = math.Round(a*1e4) / 1e4
-			lr.AllocsPerFrame = &a
+		if n > 1 {
+			lr.SlotSeconds = slot.Seconds()
 		}
+		if mode == modePaced {
+			lr.OfferedPerSecond = rate * float64(lp.gen.openConns())
+		}
+		if s.roomSize >= 2 {
+			lr.RoomSize = s.roomSize
+		}
+		lr.RoundTripsPerSecond = float64(st.RecvWin) / active.Seconds()
+		// Frames the hop handled per message received: a proxy relays one frame up per fanout
+		// frames down (echo: one each way, 2); a game server writes one per delivery, 1.
+		framesPerRecv := float64(fanout+1) / float64(fanout)
+		if lp.path == PathDirect {
+			framesPerRecv = 1
+			lr.GameServerCPUSeconds = lr.HopCPUSeconds // the hop is the game servers
+		}
+		if lr.HopCPUSeconds > 0 {
+			lr.FramesPerCPUSecond = framesPerRecv * float64(st.RecvWin) / lr.HopCPUSeconds
+		}
+		if st.RecvWin > 0 {
+			total := lr.GameServerCPUSeconds + lr.GeneratorCPUSeconds
+			if lp.path != PathDirect {
+				total += lr.HopCPUSeconds
+			}
+			lr.CPUPerRoundTripUS = total * 1e6 / float64(st.RecvWin)
+			if lp == usher && ok0 && ok1 && ok2 {
+				a := math.Max(m2-m1-scrapeCost, 0) / (framesPerRecv * float64(st.RecvWin))
+				a = math.Round(a*1e4) / 1e4
+				lr.AllocsPerFrame = &a
+			}
+		}
+		if lp == usher {
+			lr.API = api
+		}
+		results[i] = lr
 	}
-	return lr
+	return results
 }
 
 // apiLoad asks Usher for tokens at rate per second for d, at most apiInFlight at a time, and

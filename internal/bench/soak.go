@@ -219,7 +219,7 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 		start := gen.now() + int64(time.Second)
 		end := start + int64(cfg.Soak)
 		if cfg.SoakRate > 0 {
-			gen.setLoad(modePaced, cfg.SoakRate, start, end)
+			gen.setLoad(modePaced, cfg.SoakRate, start, end, slotting{})
 		}
 		c0 := usher.cpu()
 		t0 := time.Now()

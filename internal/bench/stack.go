@@ -52,14 +52,6 @@ type usherProc struct {
 
 func (u *usherProc) pid() int { return u.cmd.Process.Pid }
 
-func (u *usherProc) gameServerPIDs() procGroup {
-	g := make(procGroup, len(u.servers))
-	for i, s := range u.servers {
-		g[i] = s.PID
-	}
-	return g
-}
-
 // benchCatalog is Usher's games catalog for a bench round: one game, `bench`, whose servers are
 // this binary in the example-server role, rooms warm servers of it. With roomSize 0 they are in
 // echo mode, rooms of up to 1000 seats; with roomSize K ≥ 2 they are the example server's normal
@@ -259,8 +251,13 @@ func (u *usherProc) collect(ctx context.Context) error {
 
 // connectedPlayers sums the players the game servers report connected.
 func (u *usherProc) connectedPlayers(ctx context.Context) (int, error) {
+	return u.playersOn(ctx, u.servers)
+}
+
+// playersOn sums the players the game servers of set report connected.
+func (u *usherProc) playersOn(ctx context.Context, set []gameServer) (int, error) {
 	n := 0
-	for _, s := range u.servers {
+	for _, s := range set {
 		a, err := allocation(ctx, s.Bridge)
 		if err != nil {
 			return 0, err
