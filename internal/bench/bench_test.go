@@ -140,6 +140,9 @@ func TestRunProfiles(t *testing.T) {
 	cfg.Connections, cfg.Rounds, cfg.Profiles = 18, 2, []string{"echo100", "room4@60:17"}
 	cfg.Duration, cfg.Warmup, cfg.Settle = time.Second, 200*time.Millisecond, 100*time.Millisecond
 	cfg.APIRate = 40 // tokens beside the relay in Usher's windows
+	// The paths connected at once, their windows in turns of 250 ms (TestRunProducesReport runs
+	// them one after another).
+	cfg.Interleave = 250 * time.Millisecond
 	got, md := runBench(t, cfg, 3*time.Minute)
 	paths := []string{PathDirect, PathUsher}
 	if bin, _ := findNginx(); bin != "" {
@@ -203,6 +206,9 @@ func TestRunProfiles(t *testing.T) {
 			} else if a != nil && (a.Rate != 40 || a.Requests < 30 || a.Requests > 45 || a.Errors != 0 || a.P50MS <= 0 || a.P99MS < a.P50MS) {
 				t.Errorf("%s: API load %+v, want about 40 requests at 40/s, no error, ordered quantiles", where, a)
 			}
+			if g.SlotSeconds != 0.25 || g.WindowSeconds != 1 {
+				t.Errorf("%s: window of %v s in turns of %v s, want 1 s in turns of 0.25 s (--interleave)", where, g.WindowSeconds, g.SlotSeconds)
+			}
 			if wantRoom := int(want.receivers+1) * boolInt(want.mode == ModeBroadcast); g.RoomSize != wantRoom || g.Mode != pr.Name {
 				t.Errorf("%s: window mode %q room size %d, want %q %d", where, g.Mode, g.RoomSize, pr.Name, wantRoom)
 			}
@@ -235,7 +241,8 @@ func TestRunProfiles(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"## Game profiles", "### echo100: 18 players × 100 messages/s", "### room4@60:17: 16 players in 4 rooms of 4",
-		"| 1 | direct |", "| 2 | usher |", "| median | usher |", "the API also served 40 token requests per second (`--api-rate`)"} {
+		"| 1 | direct |", "| 2 | usher |", "| median | usher |", "the API also served 40 token requests per second (`--api-rate`)",
+		"**Interleaved** (`--interleave 250ms`)"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
 		}
@@ -459,6 +466,22 @@ func TestConfigValidate(t *testing.T) {
 	bad.Connections, bad.Profiles = 1002, []string{"room2"}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "would start 501 game servers") {
 		t.Errorf("room2 with 1002 players: err = %v, want too many game servers", err)
+	}
+
+	// --interleave: every path connected at once, each with its own game servers.
+	ok = DefaultConfig()
+	ok.Connections, ok.Profiles, ok.Interleave = 500, []string{"echo20", "room4"}, 500*time.Millisecond
+	if err := ok.Validate(); err != nil {
+		t.Errorf("interleaved room4 at 500 players (375 game servers): %v", err)
+	}
+	bad = DefaultConfig()
+	bad.Connections, bad.Profiles, bad.Interleave = 6500, []string{"room4:1000"}, 50*time.Millisecond
+	err = bad.Validate()
+	for _, s := range []string{"--interleave must be 0 or 100ms to 1m, got 50ms", "--connections × paths must be at most 18000 (the bench's own sockets), got 19500",
+		"room4:1000 would start 750 game servers"} {
+		if err == nil || !strings.Contains(err.Error(), s) {
+			t.Errorf("error %v does not mention %q", err, s)
+		}
 	}
 }
 

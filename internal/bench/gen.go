@@ -98,6 +98,16 @@ func (sl slotting) next(t int64) int64 {
 	return t + int64(sl.of-behind)*sl.length
 }
 
+// abs returns when the generator's a-th nanosecond of sending time falls, counted from base:
+// its slots laid end to end.
+func (sl slotting) abs(a int64) int64 {
+	if sl.length <= 0 || sl.of < 2 {
+		return sl.base + a
+	}
+	k := a / sl.length
+	return sl.base + (k*int64(sl.of)+int64(sl.at))*sl.length + a%sl.length
+}
+
 // owner returns the path (0 … of−1) whose slot t falls in.
 func (sl slotting) owner(t int64) int {
 	if sl.length <= 0 || sl.of < 2 {

@@ -32,3 +32,15 @@ func TestSlotting(t *testing.T) {
 		t.Error("a zero or one-path slotting moved a send")
 	}
 }
+
+func TestSlottingAbs(t *testing.T) {
+	sl := slotting{base: 1000, length: 100, of: 3, at: 1}
+	for _, c := range []struct{ a, want int64 }{{0, 1100}, {99, 1199}, {100, 1400}, {250, 1750}} {
+		if got := sl.abs(c.a); got != c.want || sl.owner(got) != 1 {
+			t.Errorf("abs(%d) = %d (path %d), want %d in path 1's slots", c.a, got, sl.owner(got), c.want)
+		}
+	}
+	if got := (slotting{base: 1000}).abs(250); got != 1250 {
+		t.Errorf("abs without slots = %d, want 1250", got)
+	}
+}

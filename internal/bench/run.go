@@ -186,6 +186,11 @@ type livePath struct {
 	connected int
 }
 
+// slots are lp's turns when the window of lps starts at start with turns of slot.
+func (lp *livePath) slots(start int64, slot time.Duration, n int, lps []*livePath) slotting {
+	return slotting{base: start, length: int64(slot), of: n, at: slices.Index(lps, lp)}
+}
+
 // problem notes something that went wrong in the path's run (the report lists it).
 func (lp *livePath) problem(log *slog.Logger, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
@@ -431,8 +436,8 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 	clock := lps[0].gen
 	start := clock.now() + int64(cfg.Warmup)
 	end := start + int64(slots)*int64(slot)
-	for i, lp := range lps {
-		lp.gen.setLoad(mode, rate, start, end, slotting{base: start, length: int64(slot), of: n, at: i})
+	for _, lp := range lps {
+		lp.gen.setLoad(mode, rate, start, end, lp.slots(start, slot, n, lps))
 	}
 	sleepUntil(ctx, clock, start)
 
@@ -462,7 +467,8 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 	span := time.Duration(end - clock.now())
 	apiDone := make(chan *APILoad, 1)
 	if cfg.APIRate > 0 && usher != nil {
-		go func() { apiDone <- s.apiLoad(ctx, cfg.APIRate, span) }()
+		sl := usher.slots(start, slot, n, lps)
+		go func() { apiDone <- s.apiLoad(ctx, clock, sl, cfg.APIRate, time.Duration(slots/n)*slot) }()
 	} else {
 		apiDone <- nil
 	}
@@ -574,9 +580,11 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 	return results
 }
 
-// apiLoad asks Usher for tokens at rate per second for d, at most apiInFlight at a time, and
-// says how it went. Requests are due at fixed times; one that would start after d is not sent.
-func (s *stack) apiLoad(ctx context.Context, rate float64, d time.Duration) *APILoad {
+// apiLoad asks Usher for tokens at rate per second over d of sending time in the slots of sl
+// (the usher path's turns; all of them when its window is not interleaved), at most apiInFlight
+// at a time, and says how it went. Requests are due at fixed times on clock; one that would
+// start after d is not sent.
+func (s *stack) apiLoad(ctx context.Context, clock *generator, sl slotting, rate float64, d time.Duration) *APILoad {
 	var (
 		next  atomic.Int64
 		mu    sync.Mutex
@@ -584,20 +592,17 @@ func (s *stack) apiLoad(ctx context.Context, rate float64, d time.Duration) *API
 		n, ec int
 		wg    sync.WaitGroup
 	)
-	start := time.Now()
 	period := time.Duration(float64(time.Second) / rate)
 	for range apiInFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				due := start.Add(time.Duration(next.Add(1)-1) * period)
-				if due.Sub(start) >= d {
+				a := time.Duration(next.Add(1)-1) * period
+				if a >= d {
 					return
 				}
-				if w := time.Until(due); w > 0 {
-					sleep(ctx, w)
-				}
+				sleepUntil(ctx, clock, sl.abs(int64(a)))
 				t0 := time.Now()
 				_, err := s.u.api.token(ctx)
 				took := time.Since(t0)
