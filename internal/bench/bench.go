@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/usher-gg/usher/internal/exampleserver"
 )
 
 // Report is everything one run measured; it is written as bench-report.json and rendered as
@@ -188,12 +190,16 @@ func runRound(ctx context.Context, cfg Config, paths []string, round int, dir, n
 		}
 	}
 	interleave := cfg.Interleave > 0 && len(paths) > 1
-	sets := 1
+	sets, heartbeat := 1, time.Duration(0)
 	if interleave {
 		sets = len(paths) // every path connected at once: a set of game servers each
+		// Usher's bridge hears every game server's heartbeat, in its own turns too: with a set
+		// per path, slower heartbeats keep their rate near one set's (2 s each), well inside
+		// the local fleet's 10 s timeout.
+		heartbeat = min(time.Duration(sets)*exampleserver.DefaultHeartbeatInterval, 5*time.Second)
 	}
 	log.Info("round starting", "round", round+1, "profile", name, "rooms", rooms*sets, "dir", dir)
-	u, err := startUsher(ctx, cfg, dir, rooms*sets, roomSize, log)
+	u, err := startUsher(ctx, cfg, dir, rooms*sets, roomSize, heartbeat, log)
 	if err != nil {
 		return nil, err
 	}

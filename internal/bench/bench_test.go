@@ -494,9 +494,10 @@ func TestBenchCatalog(t *testing.T) {
 	cfg := Config{UsherEnv: []string{"GOGC=400", "GODEBUG=gctrace=1", "GOMAXPROCS=3"}}
 	for _, tc := range []struct {
 		roomSize, players int
+		heartbeat         time.Duration
 		echo, maxprocs    string
-	}{{0, 1000, "1", ""}, {4, 5, "0", "1"}} {
-		b, err := benchCatalog(cfg, "/bin/self", "/tmp/reg", 7, tc.roomSize)
+	}{{0, 1000, 0, "1", ""}, {4, 5, 5 * time.Second, "0", "1"}} {
+		b, err := benchCatalog(cfg, "/bin/self", "/tmp/reg", 7, tc.roomSize, tc.heartbeat)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -519,6 +520,9 @@ func TestBenchCatalog(t *testing.T) {
 			if got, ok := g.Env[k]; !ok || got != v {
 				t.Errorf("roomSize %d: env %s = %q (set %v), want %q", tc.roomSize, k, got, ok, v)
 			}
+		}
+		if got, ok := g.Env[exampleserver.EnvHeartbeat]; (tc.heartbeat > 0) != ok || ok && got != tc.heartbeat.String() {
+			t.Errorf("roomSize %d: heartbeat %q (set %v), want %v (0: unset)", tc.roomSize, got, ok, tc.heartbeat)
 		}
 	}
 }

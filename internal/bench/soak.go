@@ -71,7 +71,7 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 	n := cfg.SoakConnections
 	rooms := echoServers(n)
 	log.Info("soak starting", "connections", n, "cycles", cfg.SoakCycles, "hold", cfg.Soak, "rooms", rooms)
-	u, err := startUsher(ctx, cfg, dir, rooms, 0, log)
+	u, err := startUsher(ctx, cfg, dir, rooms, 0, 0, log)
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func (u *usherProc) pid() int { return u.cmd.Process.Pid }
 // this binary in the example-server role, rooms warm servers of it. With roomSize 0 they are in
 // echo mode, rooms of up to 1000 seats; with roomSize K ≥ 2 they are the example server's normal
 // relay, rooms of K seats plus the one the room's creator reserved.
-func benchCatalog(cfg Config, self, registry string, rooms, roomSize int) ([]byte, error) {
+func benchCatalog(cfg Config, self, registry string, rooms, roomSize int, heartbeat time.Duration) ([]byte, error) {
 	g := config.Game{
 		ID: benchGame, Name: "Bench", Description: "The example server in echo mode, for usher-bench.",
 		MaxPlayers: 1000, Command: []string{self}, Buffer: rooms, MaxServers: rooms,
@@ -70,6 +70,9 @@ func benchCatalog(cfg Config, self, registry string, rooms, roomSize int) ([]byt
 	for _, kv := range cfg.UsherEnv {
 		k, _, _ := strings.Cut(kv, "=")
 		g.Env[k] = os.Getenv(k)
+	}
+	if heartbeat > 0 {
+		g.Env[exampleserver.EnvHeartbeat] = heartbeat.String()
 	}
 	if roomSize >= 2 {
 		// The creator's seat stays reserved (it never connects): one more, so exactly
@@ -87,10 +90,10 @@ func benchCatalog(cfg Config, self, registry string, rooms, roomSize int) ([]byt
 }
 
 // startUsher starts Usher with a catalog of one game, `bench`, and creates rooms rooms on rooms
-// warm servers. With roomSize 0 the game is the example server in echo mode, rooms of up to
+// warm servers, heartbeating every heartbeat (0: the example server's default, 2 s). With roomSize 0 the game is the example server in echo mode, rooms of up to
 // 1000 seats; with roomSize K ≥ 2 it is the example server's normal relay (each message to the
 // other players of the room), rooms of K seats plus the one the room's creator reserved.
-func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int, log *slog.Logger) (*usherProc, error) {
+func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int, heartbeat time.Duration, log *slog.Logger) (*usherProc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -99,7 +102,7 @@ func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int
 	if err := os.MkdirAll(registry, 0o755); err != nil {
 		return nil, err
 	}
-	catalog, err := benchCatalog(cfg, self, registry, rooms, roomSize)
+	catalog, err := benchCatalog(cfg, self, registry, rooms, roomSize, heartbeat)
 	if err != nil {
 		return nil, err
 	}
