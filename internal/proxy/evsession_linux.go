@@ -361,6 +361,13 @@ func (l *evLeg) discard() {
 // l.msg as their bytes arrive. Pings are answered, pongs skipped; a close frame comes back as a
 // *closeReceived error, a violation as a *frameError.
 func (l *evLeg) consume(b []byte, r, w int) (int, error) {
+	r, err := l.consumeFrames(b, r, w)
+	l.es.lp.flushOut()
+	return r, err
+}
+
+// consumeFrames is consume without the final write of what it relayed (see loop.out).
+func (l *evLeg) consumeFrames(b []byte, r, w int) (int, error) {
 	p := l.es.lp.p
 	for r < w {
 		if l.fleft > 0 { // the payload of a large frame
@@ -432,7 +439,7 @@ func (l *evLeg) consume(b []byte, r, w int) (int, error) {
 				if err := l.ps.single(h, b[off:r]); err != nil {
 					return r, err
 				}
-				l.forward(h.op, b[:r], off)
+				l.forward(h.op, b[:r], off, true)
 				continue
 			}
 			l.msgLen = 0
@@ -468,7 +475,8 @@ func (l *evLeg) endFrame() error {
 	if err != nil || !done {
 		return err
 	}
-	l.forward(op, l.msg.b[:msgHeadroom+l.msgLen], msgHeadroom)
+	l.es.lp.flushOut() // what came before it, first
+	l.forward(op, l.msg.b[:msgHeadroom+l.msgLen], msgHeadroom, false)
 	l.es.lp.p.msgPool.put(l.msg)
 	l.msg, l.msgLen = nil, 0
 	return nil
@@ -485,8 +493,12 @@ func (l *evLeg) admit(h frameHeader) error {
 	return nil
 }
 
-// forward writes the message data[off:] to the peer, unless the session is ending.
-func (l *evLeg) forward(op byte, data []byte, off int) {
+// forward writes the message data[off:] to the peer, unless the session is ending. Its frame
+// header is written in place, in the room the message's own header left (data[:off]). With
+// coalesce, data is the read buffer the frame was read from, and the write may wait in the
+// loop's pending output (loop.out) to go out with the next frames of the same read: the caller
+// then flushes it before the buffer is read into again.
+func (l *evLeg) forward(op byte, data []byte, off int, coalesce bool) {
 	es := l.es
 	if es.ending {
 		return // the peer is closing: drop, and keep reading until this leg's close
@@ -502,16 +514,25 @@ func (l *evLeg) forward(op byte, data []byte, off int) {
 	} else {
 		putHeader(data[start:off], op, n, nil)
 	}
-	if err := dst.write(data[start:]); err != nil {
-		es.finish(dst, writeEvent(err))
-		return
-	}
 	if l.side == sideClient {
 		es.c2sMsgs++
 		es.c2sBytes += uint64(n)
 	} else {
 		es.s2cMsgs++
 		es.s2cBytes += uint64(n)
+	}
+	lp := es.lp
+	if coalesce {
+		if o := &lp.out; o.to == dst && o.w == start && &o.buf[0] == &data[0] {
+			o.w = len(data) // the frame right after the pending ones: one write for all
+			return
+		}
+		lp.flushOut()
+		lp.out = pendingOut{to: dst, buf: data, r: start, w: len(data)}
+		return
+	}
+	if err := dst.write(data[start:]); err != nil {
+		es.finish(dst, writeEvent(err))
 	}
 }
 
