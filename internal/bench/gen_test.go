@@ -1,6 +1,9 @@
 package bench
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestSlotting(t *testing.T) {
 	const L = 100
@@ -42,5 +45,56 @@ func TestSlottingAbs(t *testing.T) {
 	}
 	if got := (slotting{base: 1000}).abs(250); got != 1250 {
 		t.Errorf("abs without slots = %d, want 1250", got)
+	}
+}
+
+// TestInterleavedSchedule lays out interleaved windows as load does and follows every
+// connection's paced sends through slotting.next as the generator does: each path sends as much
+// as it would have alone (players × rate × window), the warm-up included, and only in its turns.
+func TestInterleavedSchedule(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	for _, c := range []struct {
+		warmup, turn, window time.Duration
+		n                    int
+		period               int64
+	}{
+		{2 * time.Second, 5 * time.Second, 20 * time.Second, 3, 50 * ms}, // bench:game
+		{2 * time.Second, 500 * time.Millisecond, 10 * time.Second, 3, 50 * ms},
+		{200 * time.Millisecond, 250 * time.Millisecond, time.Second, 3, 10 * ms}, // TestRunProfiles
+		{0, time.Second, 3 * time.Second, 2, 100 * ms},
+		{2 * time.Second, 5 * time.Second, 10 * time.Second, 3, 1000 * ms}, // the light phase: 1/s
+	} {
+		now := int64(12_345_678_901)
+		start, slot, slots := schedule(now, c.warmup, c.turn, c.window, c.n)
+		end := start + int64(slots)*int64(slot)
+		if slot != c.turn || slots%c.n != 0 || time.Duration(slots/c.n)*slot != c.window {
+			t.Errorf("%+v: %d slots of %v, want turns of %v adding up to %v per path", c, slots, slot, c.turn, c.window)
+		}
+		if warm := time.Duration(start-now) / time.Duration(c.n); warm < c.warmup || warm >= c.warmup+c.turn {
+			t.Errorf("%+v: %v of warm-up per path, want whole turns covering %v", c, warm, c.warmup)
+		}
+		const conns = 40
+		for at := range c.n {
+			sl := slotting{base: start, length: int64(slot), of: c.n, at: at}
+			sent, warm := 0, 0
+			for k := range conns {
+				for due := sl.next(now + int64(k)*c.period/conns); due < end; due = sl.next(due + c.period) {
+					if sl.owner(due) != at {
+						t.Fatalf("%+v path %d: a send at %d in path %d's turn", c, at, due, sl.owner(due))
+					}
+					if due >= start {
+						sent++
+					} else {
+						warm++
+					}
+				}
+			}
+			if want := conns * int(int64(c.window)/c.period); sent != want {
+				t.Errorf("%+v path %d: %d sends in the window, want %d (as alone)", c, at, sent, want)
+			}
+			if want := conns * int((start-now)/int64(c.n)/c.period); c.warmup > 0 && warm != want {
+				t.Errorf("%+v path %d: %d warm-up sends, want %d (a turn's worth each)", c, at, warm, want)
+			}
+		}
 	}
 }

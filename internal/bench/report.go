@@ -363,6 +363,7 @@ func interleaveNote(c Config) string {
 		return ""
 	}
 	return fmt.Sprintf(" **Interleaved** (`--interleave %s`): in each round every path's players are connected at once, "+
-		"each path with game servers of its own, and the paths take turns of %s through each window (warm-up included) "+
-		"until each had its full window; CPU is read at every turn and charged to its path.", c.Interleave, c.Interleave)
+		"each path with game servers of its own, and the paths take turns of %s through each window, after a warm-up of whole "+
+		"rounds of turns (at least %s per path), until each had its full window; CPU is read at every turn and charged to its path.",
+		c.Interleave, c.Interleave, c.Warmup)
 }

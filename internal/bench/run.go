@@ -417,24 +417,32 @@ func (s *stack) measure(ctx context.Context, hop procGroup, n, workers int, do f
 	return p
 }
 
+// schedule lays out a load window of n paths that starts being loaded at now: the measured
+// window begins at start and is slots slots of slot each (one slot, the whole window, for one
+// path). Interleaved, the warm-up is whole rounds of turns (at least warmup per path) that begin
+// at now, so every path warms up in a turn of its own just as it is measured, and each path's
+// first send lands at the start of its first turn.
+func schedule(now int64, warmup, turn, window time.Duration, n int) (start int64, slot time.Duration, slots int) {
+	if n < 2 || turn <= 0 {
+		return now + int64(warmup), window, 1
+	}
+	rounds := int64((warmup + turn - 1) / turn)
+	return now + rounds*int64(n)*int64(turn), turn, n * int((window+turn-1)/turn)
+}
+
 // load runs one measured window of traffic over the connected paths and returns each path's
 // result, in the order of lps. One path has the window to itself, after cfg.Warmup of the same
 // load. Several paths take turns (--interleave): the window is cut into slots of
 // cfg.Interleave, dealt to the paths in turn, each path's players sending only in its slots,
-// until each path had window of them; the warm-up takes turns too. Slow drifts of a shared
+// until each path had window of them; the warm-up takes turns too (see schedule). Slow drifts of a shared
 // machine (other work, its own background) then fall on every path alike, where windows a
 // minute apart each met their own. Every CPU reading is taken at the slot boundaries and
 // charged to the slot's path.
 func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate float64, window time.Duration) []*LoadResult {
 	cfg := s.cfg
 	n := len(lps)
-	slot, slots := window, 1 // one path: one slot, the whole window
-	if n > 1 {
-		slot = cfg.Interleave
-		slots = n * int((window+slot-1)/slot)
-	}
 	clock := lps[0].gen
-	start := clock.now() + int64(cfg.Warmup)
+	start, slot, slots := schedule(clock.now(), cfg.Warmup, cfg.Interleave, window, n)
 	end := start + int64(slots)*int64(slot)
 	for _, lp := range lps {
 		lp.gen.setLoad(mode, rate, start, end, lp.slots(start, slot, n, lps))
