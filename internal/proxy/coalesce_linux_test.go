@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	"github.com/usher-gg/usher/internal/proxy"
 )
 
 // writeCalls is this process's write system calls so far (/proc/self/io, every thread).
@@ -37,10 +36,8 @@ func writeCalls(t *testing.T) int {
 // one write (they lie end to end in its read buffer, each re-framed in place), where a write
 // per frame took ten. Every frame still arrives, in order.
 func TestFramesOfOneReadOneWrite(t *testing.T) {
-	cfg := testConfig()
-	cfg.SetDefaults()
-	if cfg.Relay != proxy.RelayEventLoop {
-		t.Logf("relay %q writes each message on its own; nothing to check", cfg.Relay)
+	cfg, ok := eventLoopConfig(t, "writes each message on its own")
+	if !ok {
 		return
 	}
 	const n = 10

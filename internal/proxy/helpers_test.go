@@ -66,6 +66,20 @@ func testConfig() proxy.Config {
 	}
 }
 
+// eventLoopConfig is testConfig with its defaults set, and whether the relay under test is the
+// event loop; when it is not, the test says why it has nothing to check (the goroutine engine
+// has no loop to measure).
+func eventLoopConfig(t *testing.T, otherwise string) (proxy.Config, bool) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.SetDefaults()
+	if cfg.Relay != proxy.RelayEventLoop {
+		t.Logf("relay %q %s; nothing to check", cfg.Relay, otherwise)
+		return cfg, false
+	}
+	return cfg, true
+}
+
 // harness is a real Fiber app on 127.0.0.1:0 whose /connect route dials the game server named
 // by the addr query parameter and upgrades, like the real handler does after its ticket check.
 type harness struct {

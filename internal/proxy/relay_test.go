@@ -11,8 +11,6 @@ import (
 
 	"github.com/fasthttp/websocket"
 
-	"github.com/usher-gg/usher/internal/proxy"
-
 	"github.com/usher-gg/usher/contract"
 )
 
@@ -71,10 +69,8 @@ func TestBackpressureLosesNothing(t *testing.T) {
 // TestEventLoopHoldsNoGoroutinePerSession checks the point of the event loop: relayed sessions
 // cost no goroutine of their own, only the loops (at most GOMAXPROCS) and the coarse clock.
 func TestEventLoopHoldsNoGoroutinePerSession(t *testing.T) {
-	cfg := testConfig()
-	cfg.SetDefaults()
-	if cfg.Relay != proxy.RelayEventLoop {
-		t.Logf("relay %q runs two goroutines per session; nothing to check", cfg.Relay)
+	cfg, ok := eventLoopConfig(t, "runs two goroutines per session")
+	if !ok {
 		return
 	}
 	h := newHarness(t, cfg, keepHijackedConns)
