@@ -209,6 +209,13 @@ func TestRunProfiles(t *testing.T) {
 			if g.SlotSeconds != 0.25 || g.WindowSeconds != 1 {
 				t.Errorf("%s: window of %v s in turns of %v s, want 1 s in turns of 0.25 s (--interleave)", where, g.WindowSeconds, g.SlotSeconds)
 			}
+			var inTurns uint64
+			for _, l := range g.Turns {
+				inTurns += l.Count
+			}
+			if len(g.Turns) != 4 || inTurns > g.Latency.Count || float64(inTurns) < 0.9*float64(g.Latency.Count) {
+				t.Errorf("%s: %d turns holding %d of %d latencies, want 4 holding nearly all", where, len(g.Turns), inTurns, g.Latency.Count)
+			}
 			if wantRoom := int(want.receivers+1) * boolInt(want.mode == ModeBroadcast); g.RoomSize != wantRoom || g.Mode != pr.Name {
 				t.Errorf("%s: window mode %q room size %d, want %q %d", where, g.Mode, g.RoomSize, pr.Name, wantRoom)
 			}
@@ -242,7 +249,7 @@ func TestRunProfiles(t *testing.T) {
 	}
 	for _, s := range []string{"## Game profiles", "### echo100: 18 players × 100 messages/s", "### room4@60:17: 16 players in 4 rooms of 4",
 		"| 1 | direct |", "| 2 | usher |", "| median | usher |", "the API also served 40 token requests per second (`--api-rate`)",
-		"**Interleaved** (`--interleave 250ms`)"} {
+		"**Interleaved** (`--interleave 250ms`)", "p99 of each turn (µs), in order: round 1 direct "} {
 		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
 		}

@@ -50,6 +50,19 @@ func (h *histogram) merge(o *histogram) {
 	h.max = max(h.max, o.max)
 }
 
+// sub takes o, an earlier reading of the same histogram, out of h: what was recorded since. The
+// maximum becomes the top of the highest bucket left.
+func (h *histogram) sub(o *histogram) {
+	h.max = 0
+	for i := range h.counts {
+		h.counts[i] -= o.counts[i]
+		if h.counts[i] > 0 {
+			h.max = bucketMid(i)
+		}
+	}
+	h.n -= o.n
+}
+
 func (h *histogram) reset() { *h = histogram{} }
 
 // quantile returns the q-quantile (0 < q ≤ 1); 0 when empty.

@@ -32,3 +32,22 @@ func TestHistogramQuantiles(t *testing.T) {
 		}
 	}
 }
+
+func TestHistogramSub(t *testing.T) {
+	var h histogram
+	for i := range 100 {
+		h.record(int64(i) * 1000)
+	}
+	before := h
+	for range 50 {
+		h.record(5_000_000) // 5 ms each
+	}
+	h.record(1000)
+	h.sub(&before)
+	if h.n != 51 || h.quantile(0.5) < 4_900_000 || h.quantile(0.01) > 1100 {
+		t.Errorf("after sub: n %d, p50 %v, p1 %v; want the 51 recorded since: p50 about 5 ms, p1 about 1 µs", h.n, h.quantile(0.5), h.quantile(0.01))
+	}
+	if h.max < 4_900_000 || h.max > 5_100_000 {
+		t.Errorf("after sub: max %d, want about 5 ms", h.max)
+	}
+}

@@ -313,7 +313,27 @@ func profilesMarkdown(b *strings.Builder, rep *Report) {
 		if len(notes) > 0 {
 			p("%s\n\n", strings.Join(notes, " "))
 		}
+		if t := turnsLine(pr.Runs); t != "" {
+			p("p99 of each turn (µs), in order: %s.\n\n", t)
+		}
 	}
+}
+
+// turnsLine lists each interleaved run's p99 per turn, by round and path ("" when the windows
+// were not interleaved): which turn made a round's tail.
+func turnsLine(runs []PathRun) string {
+	var parts []string
+	for _, r := range runs {
+		if r.Game == nil || len(r.Game.Turns) == 0 {
+			continue
+		}
+		var ps []string
+		for _, l := range r.Game.Turns {
+			ps = append(ps, num(l.P99))
+		}
+		parts = append(parts, fmt.Sprintf("round %d %s %s", r.Round+1, r.Path, strings.Join(ps, " / ")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // rateLimit is Usher's message rate limit in words.

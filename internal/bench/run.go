@@ -60,6 +60,9 @@ type LoadResult struct {
 	// SlotSeconds is set when the paths' windows were interleaved (--interleave): the window
 	// was this path's slots of this length, taken in turn with the other paths'.
 	SlotSeconds float64 `json:"slot_seconds,omitempty"`
+	// Turns is the latency of each of the path's turns, in order (interleaved windows only):
+	// which turn made the window's tail.
+	Turns []Latency `json:"turns,omitempty"`
 	// API is the token requests Usher served during the window beside the relay (--api-rate).
 	API *APILoad `json:"api_load,omitempty"`
 }
@@ -501,6 +504,8 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 	var (
 		allocs   float64
 		allocsOK = ok0 && ok1
+		seen     = make([]histogram, n) // each path's latencies at the end of its last turn
+		turns    = make([][]Latency, n)
 	)
 	for k := 0; k < slots && ctx.Err() == nil; k++ {
 		lp, c := lps[k%n], &charges[k%n]
@@ -525,6 +530,13 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 			var mb float64
 			mb, allocsOK = mallocs()
 			allocs += max(mb-ma-scrapeCost, 0)
+		}
+		if n > 1 {
+			st := lp.gen.collect()
+			turn := st.hist
+			turn.sub(&seen[k%n])
+			seen[k%n] = st.hist
+			turns[k%n] = append(turns[k%n], turn.summary())
 		}
 	}
 	<-profDone
@@ -564,6 +576,7 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 		}
 		if n > 1 {
 			lr.SlotSeconds = slot.Seconds()
+			lr.Turns = turns[i]
 		}
 		if mode == modePaced {
 			lr.OfferedPerSecond = rate * float64(lp.gen.openConns())
