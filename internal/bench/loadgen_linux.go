@@ -82,7 +82,6 @@ var genEpoch = time.Now()
 
 // generator is the load generator: a few epoll workers.
 type generator struct {
-	base    time.Time
 	size    int // payload size
 	room    int // players per room in broadcast mode (ids id/room share a room); < 2: echo
 	workers []*worker
@@ -117,7 +116,7 @@ func newGenerator(workers, size, room int) (*generator, error) {
 	if size < minPayloadSize {
 		size = minPayloadSize
 	}
-	g := &generator{base: genEpoch, size: size, room: room}
+	g := &generator{size: size, room: room}
 	for range workers {
 		epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 		if err != nil {
@@ -135,7 +134,7 @@ func newGenerator(workers, size, room int) (*generator, error) {
 	return g, nil
 }
 
-func (g *generator) now() int64 { return int64(time.Since(g.base)) }
+func (g *generator) now() int64 { return int64(time.Since(genEpoch)) }
 
 // stop ends the workers and closes every connection left.
 func (g *generator) stop() {

@@ -189,11 +189,6 @@ type livePath struct {
 	connected int
 }
 
-// slots are lp's turns when the window of lps starts at start with turns of slot.
-func (lp *livePath) slots(start int64, slot time.Duration, n int, lps []*livePath) slotting {
-	return slotting{base: start, length: int64(slot), of: n, at: slices.Index(lps, lp)}
-}
-
 // problem notes something that went wrong in the path's run (the report lists it).
 func (lp *livePath) problem(log *slog.Logger, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
@@ -447,20 +442,22 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 	clock := lps[0].gen
 	start, slot, slots := schedule(clock.now(), cfg.Warmup, cfg.Interleave, window, n)
 	end := start + int64(slots)*int64(slot)
-	for _, lp := range lps {
-		lp.gen.setLoad(mode, rate, start, end, lp.slots(start, slot, n, lps))
+	turnsOf := func(i int) slotting { return slotting{base: start, length: int64(slot), of: n, at: i} }
+	for i, lp := range lps {
+		lp.gen.setLoad(mode, rate, start, end, turnsOf(i))
 	}
 	sleepUntil(ctx, clock, start)
 
 	type charge struct{ hop, gs, self time.Duration }
 	var (
 		usher   *livePath
+		at      int // usher's place in lps
 		self    = procGroup{os.Getpid()}
 		charges = make([]charge, n)
 	)
-	for _, lp := range lps {
+	for i, lp := range lps {
 		if lp.path == PathUsher {
-			usher = lp
+			usher, at = lp, i
 		}
 	}
 	mallocs := func() (float64, bool) {
@@ -478,8 +475,7 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 	span := time.Duration(end - clock.now())
 	apiDone := make(chan *APILoad, 1)
 	if cfg.APIRate > 0 && usher != nil {
-		sl := usher.slots(start, slot, n, lps)
-		go func() { apiDone <- s.apiLoad(ctx, clock, sl, cfg.APIRate, time.Duration(slots/n)*slot) }()
+		go func() { apiDone <- s.apiLoad(ctx, clock, turnsOf(at), cfg.APIRate, time.Duration(slots/n)*slot) }()
 	} else {
 		apiDone <- nil
 	}

@@ -90,9 +90,10 @@ func benchCatalog(cfg Config, self, registry string, rooms, roomSize int, heartb
 }
 
 // startUsher starts Usher with a catalog of one game, `bench`, and creates rooms rooms on rooms
-// warm servers, heartbeating every heartbeat (0: the example server's default, 2 s). With roomSize 0 the game is the example server in echo mode, rooms of up to
-// 1000 seats; with roomSize K ≥ 2 it is the example server's normal relay (each message to the
-// other players of the room), rooms of K seats plus the one the room's creator reserved.
+// warm servers, which heartbeat every heartbeat (0: the example server's default, 2 s). With
+// roomSize 0 the game is the example server in echo mode, rooms of up to 1000 seats; with
+// roomSize K ≥ 2 it is the example server's normal relay (each message to the other players of
+// the room), rooms of K seats plus the one the room's creator reserved.
 func startUsher(ctx context.Context, cfg Config, dir string, rooms, roomSize int, heartbeat time.Duration, log *slog.Logger) (*usherProc, error) {
 	self, err := os.Executable()
 	if err != nil {
