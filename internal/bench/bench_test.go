@@ -212,6 +212,9 @@ func TestRunProfiles(t *testing.T) {
 			var inTurns uint64
 			for _, l := range g.Turns {
 				inTurns += l.Count
+				if (l.GCCycles != nil) != (r.Path == PathUsher) || l.HopRunQueueMS < 0 || l.GameServerRunQueueMS < 0 || l.GeneratorRunQueueMS < 0 {
+					t.Errorf("%s: turn %+v, want Usher's collections counted in its turns only, run-queue waits ≥ 0", where, l)
+				}
 			}
 			if len(g.Turns) != 4 || inTurns > g.Latency.Count || float64(inTurns) < 0.9*float64(g.Latency.Count) {
 				t.Errorf("%s: %d turns holding %d of %d latencies, want 4 holding nearly all", where, len(g.Turns), inTurns, g.Latency.Count)
@@ -249,7 +252,8 @@ func TestRunProfiles(t *testing.T) {
 	}
 	for _, s := range []string{"## Game profiles", "### echo100: 18 players × 100 messages/s", "### room4@60:17: 16 players in 4 rooms of 4",
 		"| 1 | direct |", "| 2 | usher |", "| median | usher |", "the API also served 40 token requests per second (`--api-rate`)",
-		"**Interleaved** (`--interleave 250ms`)", "p99 of each turn (µs), in order: round 1 direct "} {
+		"**Interleaved** (`--interleave 250ms`)", "p99 of each turn (µs), in order: round 1 direct ",
+		"Time the hop's threads waited for a CPU in each turn (ms; runnable, not running; all of nginx's processes, all game servers for direct): round 1 direct "} {
 		if !strings.Contains(md, s) {
 			t.Errorf("%s lacks %q", ReportMarkdown, s)
 		}

@@ -57,6 +57,31 @@ func rss(pid int) (int64, error) {
 	return pages * int64(os.Getpagesize()), nil
 }
 
+// runQueueWait returns how long the threads of a process that are alive now have waited on a
+// run queue (runnable but not running), from /proc/<pid>/task/*/schedstat (CONFIG_SCHED_INFO;
+// 0 without it): how much the scheduler held the process back.
+func runQueueWait(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		// "<ns on a CPU> <ns waiting on a run queue> <time slices>"
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				sum += time.Duration(ns)
+			}
+		}
+	}
+	return sum
+}
+
 // procGroup is a set of processes measured together (nginx's master and workers; the game
 // servers).
 type procGroup []int
@@ -68,6 +93,15 @@ func (g procGroup) cpu() time.Duration {
 		if d, err := cpuTime(pid); err == nil {
 			sum += d
 		}
+	}
+	return sum
+}
+
+// wait sums the run-queue waits of the group's threads (see runQueueWait).
+func (g procGroup) wait() time.Duration {
+	var sum time.Duration
+	for _, pid := range g {
+		sum += runQueueWait(pid)
 	}
 	return sum
 }

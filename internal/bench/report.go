@@ -313,15 +313,17 @@ func profilesMarkdown(b *strings.Builder, rep *Report) {
 		if len(notes) > 0 {
 			p("%s\n\n", strings.Join(notes, " "))
 		}
-		if t := turnsLine(pr.Runs); t != "" {
+		if t := turnsLine(pr.Runs, func(t Turn) float64 { return t.P99 }); t != "" {
 			p("p99 of each turn (µs), in order: %s.\n\n", t)
+			p("Time the hop's threads waited for a CPU in each turn (ms; runnable, not running; all of nginx's processes, all game "+
+				"servers for direct): %s.\n\n", turnsLine(pr.Runs, func(t Turn) float64 { return t.HopRunQueueMS }))
 		}
 	}
 }
 
-// turnsLine lists each interleaved run's p99 per turn, by round and path ("" when the windows
-// were not interleaved): which turn made a round's tail.
-func turnsLine(runs []PathRun) string {
+// turnsLine lists a figure of each interleaved run's turns (its p99: which turn made a round's
+// tail), by round and path ("" when the windows were not interleaved).
+func turnsLine(runs []PathRun, figure func(Turn) float64) string {
 	var parts []string
 	for _, r := range runs {
 		if r.Game == nil || len(r.Game.Turns) == 0 {
@@ -329,7 +331,7 @@ func turnsLine(runs []PathRun) string {
 		}
 		var ps []string
 		for _, l := range r.Game.Turns {
-			ps = append(ps, num(l.P99))
+			ps = append(ps, num(figure(l)))
 		}
 		parts = append(parts, fmt.Sprintf("round %d %s %s", r.Round+1, r.Path, strings.Join(ps, " / ")))
 	}

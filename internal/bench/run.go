@@ -60,11 +60,22 @@ type LoadResult struct {
 	// SlotSeconds is set when the paths' windows were interleaved (--interleave): the window
 	// was this path's slots of this length, taken in turn with the other paths'.
 	SlotSeconds float64 `json:"slot_seconds,omitempty"`
-	// Turns is the latency of each of the path's turns, in order (interleaved windows only):
-	// which turn made the window's tail.
-	Turns []Latency `json:"turns,omitempty"`
+	// Turns is each of the path's turns, in order (interleaved windows only): which turn made
+	// the window's tail, and whose wait for a CPU went with it.
+	Turns []Turn `json:"turns,omitempty"`
 	// API is the token requests Usher served during the window beside the relay (--api-rate).
 	API *APILoad `json:"api_load,omitempty"`
+}
+
+// Turn is one turn of an interleaved window: its latency, and how long the threads of each of
+// the path's processes waited on a run queue during it (runnable, not running: the scheduler
+// holding them back), and Usher's garbage collections in it.
+type Turn struct {
+	Latency
+	HopRunQueueMS        float64 `json:"hop_run_queue_ms"`
+	GameServerRunQueueMS float64 `json:"game_server_run_queue_ms"`
+	GeneratorRunQueueMS  float64 `json:"generator_run_queue_ms"`
+	GCCycles             *int    `json:"gc_cycles,omitempty"` // Usher only
 }
 
 // APILoad is the API traffic the bench sent Usher during a load window (--api-rate): POST
@@ -460,17 +471,19 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 			usher, at = lp, i
 		}
 	}
-	mallocs := func() (float64, bool) {
+	// mallocs reads Usher's heap allocations and garbage collections so far.
+	mallocs := func() (float64, float64, bool) {
 		if usher == nil {
-			return 0, false
+			return 0, 0, false
 		}
-		m, err := scrape(ctx, s.u.addrs.Admin, "go_memstats_mallocs_total")
+		m, err := scrape(ctx, s.u.addrs.Admin, "go_memstats_mallocs_total", "go_gc_duration_seconds_count")
 		v, ok := m["go_memstats_mallocs_total"]
-		return v, err == nil && ok
+		gc, gcOK := m["go_gc_duration_seconds_count"]
+		return v, gc, err == nil && ok && gcOK
 	}
 	// A scrape allocates in Usher too: measure what one costs and take it off.
-	m0, ok0 := mallocs()
-	m1, ok1 := mallocs()
+	m0, _, ok0 := mallocs()
+	m1, _, ok1 := mallocs()
 	scrapeCost := m1 - m0
 	span := time.Duration(end - clock.now())
 	apiDone := make(chan *APILoad, 1)
@@ -501,16 +514,18 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 		allocs   float64
 		allocsOK = ok0 && ok1
 		seen     = make([]histogram, n) // each path's latencies at the end of its last turn
-		turns    = make([][]Latency, n)
+		turns    = make([][]Turn, n)
 	)
 	for k := 0; k < slots && ctx.Err() == nil; k++ {
 		lp, c := lps[k%n], &charges[k%n]
 		t0 := start + int64(k)*int64(slot)
 		sleepUntil(ctx, clock, t0)
-		var ma float64
+		var ma, gca float64
 		if lp == usher && allocsOK {
-			ma, allocsOK = mallocs()
+			ma, gca, allocsOK = mallocs()
 		}
+		// Run-queue waits are read outside the CPU readings (reading them costs the bench CPU).
+		hw, gw, sw := lp.hop.wait(), lp.gs.wait(), self.wait()
 		h0, g0, s0 := lp.hop.cpu(), lp.gs.cpu(), self.cpu()
 		if k/n == slots/n/2 {
 			sleepUntil(ctx, clock, t0+int64(slot)/2)
@@ -522,17 +537,25 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 		c.hop += lp.hop.cpu() - h0
 		c.gs += lp.gs.cpu() - g0
 		c.self += self.cpu() - s0
+		ms := func(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 1e2 }
+		turn := Turn{HopRunQueueMS: ms(lp.hop.wait() - hw), GameServerRunQueueMS: ms(lp.gs.wait() - gw),
+			GeneratorRunQueueMS: ms(self.wait() - sw)}
 		if lp == usher && allocsOK {
-			var mb float64
-			mb, allocsOK = mallocs()
+			var mb, gcb float64
+			mb, gcb, allocsOK = mallocs()
 			allocs += max(mb-ma-scrapeCost, 0)
+			if allocsOK {
+				gcs := int(gcb - gca)
+				turn.GCCycles = &gcs
+			}
 		}
 		if n > 1 {
 			st := lp.gen.collect()
-			turn := st.hist
-			turn.sub(&seen[k%n])
+			h := st.hist
+			h.sub(&seen[k%n])
 			seen[k%n] = st.hist
-			turns[k%n] = append(turns[k%n], turn.summary())
+			turn.Latency = h.summary()
+			turns[k%n] = append(turns[k%n], turn)
 		}
 	}
 	<-profDone
