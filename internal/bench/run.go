@@ -426,6 +426,9 @@ func (s *stack) measure(ctx context.Context, hop procGroup, n, workers int, do f
 	return p
 }
 
+// millis is d in milliseconds, to 0.01 ms.
+func millis(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 1e2 }
+
 // schedule lays out a load window of n paths that starts being loaded at now: the measured
 // window begins at start and is slots slots of slot each (one slot, the whole window, for one
 // path). Interleaved, the warm-up is whole rounds of turns (at least warmup per path) that begin
@@ -524,8 +527,12 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 		if lp == usher && allocsOK {
 			ma, gca, allocsOK = mallocs()
 		}
-		// Run-queue waits are read outside the CPU readings (reading them costs the bench CPU).
-		hw, gw, sw := lp.hop.wait(), lp.gs.wait(), self.wait()
+		// A turn's run-queue waits (interleaved only: one path keeps no turns) are read outside
+		// the CPU readings: reading every game server's threads costs the bench CPU.
+		var hw, gw, sw time.Duration
+		if n > 1 {
+			hw, gw, sw = lp.hop.wait(), lp.gs.wait(), self.wait()
+		}
 		h0, g0, s0 := lp.hop.cpu(), lp.gs.cpu(), self.cpu()
 		if k/n == slots/n/2 {
 			sleepUntil(ctx, clock, t0+int64(slot)/2)
@@ -537,19 +544,18 @@ func (s *stack) load(ctx context.Context, lps []*livePath, mode loadMode, rate f
 		c.hop += lp.hop.cpu() - h0
 		c.gs += lp.gs.cpu() - g0
 		c.self += self.cpu() - s0
-		ms := func(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 1e2 }
-		turn := Turn{HopRunQueueMS: ms(lp.hop.wait() - hw), GameServerRunQueueMS: ms(lp.gs.wait() - gw),
-			GeneratorRunQueueMS: ms(self.wait() - sw)}
+		var gcs *int
 		if lp == usher && allocsOK {
 			var mb, gcb float64
 			mb, gcb, allocsOK = mallocs()
 			allocs += max(mb-ma-scrapeCost, 0)
 			if allocsOK {
-				gcs := int(gcb - gca)
-				turn.GCCycles = &gcs
+				gcs = new(int(gcb - gca))
 			}
 		}
 		if n > 1 {
+			turn := Turn{HopRunQueueMS: millis(lp.hop.wait() - hw), GameServerRunQueueMS: millis(lp.gs.wait() - gw),
+				GeneratorRunQueueMS: millis(self.wait() - sw), GCCycles: gcs}
 			st := lp.gen.collect()
 			h := st.hist
 			h.sub(&seen[k%n])
