@@ -128,6 +128,47 @@ func TestRunProducesReport(t *testing.T) {
 	}
 }
 
+// TestSoak runs the soak alone (--rounds 0) with a handful of players: two connect-all /
+// disconnect-all cycles, each read connected, after the disconnect and once collected, then a
+// short hold. It asserts nothing about how much memory Usher uses, only that every reading
+// was taken and that P5 and P6 are judged from them.
+func TestSoak(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Rounds, cfg.Soak, cfg.SoakConnections, cfg.SoakCycles, cfg.SoakRate = 0, 2*time.Second, 12, 2, 2
+	cfg.soakPause = 500 * time.Millisecond
+	got, md := runBench(t, cfg, 2*time.Minute)
+	s := got.Soak
+	if s == nil || s.Cycles == nil || s.Hold == nil {
+		t.Fatalf("soak = %+v, want cycles and a hold", s)
+	}
+	if len(s.Cycles.Cycles) != 2 {
+		t.Fatalf("%d cycles, want 2", len(s.Cycles.Cycles))
+	}
+	for i, cy := range s.Cycles.Cycles {
+		if cy.Connected != 12 || cy.Unexpected != 0 || cy.RSSConnected <= 0 || cy.RSSIdle <= 0 || cy.RSSSettled <= 0 ||
+			cy.HeapLive <= 0 || cy.HeapLive >= cy.RSSSettled || cy.GoroutinesConnected <= 0 {
+			t.Errorf("cycle %d = %+v: want 12 connected, none closed unexpectedly, every reading taken, the live heap below RSS", i+1, cy)
+		}
+	}
+	if h := s.Hold; h.Connected != 12 || h.Held != 12 || h.Unexpected != 0 || h.Lost != 0 || h.Latency.Count == 0 || h.RSSMax <= 0 {
+		t.Errorf("hold = %+v: want all 12 held, none lost, latencies counted", h)
+	}
+	verdicts := map[string]string{}
+	for _, tg := range got.Targets {
+		verdicts[tg.ID] = tg.Status
+	}
+	for _, id := range []string{"P5", "P6"} {
+		if v := verdicts[id]; v == "" || v == statusUnknown {
+			t.Errorf("%s: %q, want it judged", id, v)
+		}
+	}
+	for _, want := range []string{"## Soak (12 players through Usher)", "live heap (MB)", "once collected", "Hold: 12 connected, 12 still open"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("%s lacks %q", ReportMarkdown, want)
+		}
+	}
+}
+
 // TestRunProfiles runs two rounds of a tiny echo profile and a tiny room profile and checks the
 // report: every path of every round with its own figures, in rotated order; every message
 // delivered where it belongs (its sender in echo mode, the rest of its room in broadcast mode,

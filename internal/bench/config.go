@@ -69,6 +69,11 @@ type Config struct {
 	SoakConnections int
 	SoakCycles      int     // connect-all / disconnect-all cycles before the hold
 	SoakRate        float64 // messages per second per player while held
+
+	// soakPause is how long the soak lets Usher settle before the first cycle and after each
+	// disconnect before counting goroutines (0: 11 s, past fasthttp's 10 s idle-worker
+	// timeout); tests shorten it.
+	soakPause time.Duration
 }
 
 // DefaultConfig is the bench's default: 2,000 players, 64-byte messages, a light phase at 1

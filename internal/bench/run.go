@@ -304,7 +304,7 @@ func (s *stack) connectPath(ctx context.Context, path string) (*livePath, error)
 	}
 	if path == PathUsher {
 		// Tokens and joins left garbage: collect it, so the baseline is what Usher holds.
-		if err := s.u.collect(ctx); err != nil {
+		if _, err := s.u.collect(ctx); err != nil {
 			lp.problem(s.log, "garbage collection before the baseline: %v", err)
 		}
 	}
@@ -346,7 +346,7 @@ func (s *stack) connectPath(ctx context.Context, path string) (*livePath, error)
 	if path == PathUsher && connected > 0 {
 		// The same after a full collection: what the players hold, without the GC's headroom
 		// and the connect storm's garbage.
-		if err := s.u.collect(ctx); err == nil {
+		if _, err := s.u.collect(ctx); err == nil {
 			pr.RSSIdleLive = hop.rss()
 			pr.IdleLiveBytesPerConn = float64(pr.RSSIdleLive-pr.RSSBase) / float64(connected)
 		}

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,10 +28,15 @@ type Cycle struct {
 	ConnectP99MS        float64 `json:"connect_p99_ms"`
 	RSSConnected        int64   `json:"rss_connected_bytes"`
 	GoroutinesConnected float64 `json:"goroutines_connected"`
-	RSSIdle             int64   `json:"rss_idle_bytes"` // after everyone left
-	// RSSSettled is RSS after that, once a full collection has returned free memory to the OS
-	// (debug.FreeOSMemory through the bench's control listener): what Usher still holds.
+	// RSSIdle is RSS after everyone left and the goroutines settled, with whatever garbage the
+	// collector has not reached yet and free memory not yet returned to the OS: how much
+	// depends on where the collector's cycle stood (shown, not judged).
+	RSSIdle int64 `json:"rss_idle_bytes"`
+	// RSSSettled is RSS after that, once full collections (enough to empty sync.Pools) have
+	// returned free memory to the OS (through the bench's control listener): what Usher
+	// still holds. HeapLive is the live part of its heap then.
 	RSSSettled     int64   `json:"rss_settled_bytes"`
+	HeapLive       int64   `json:"heap_live_bytes,omitempty"`
 	GoroutinesIdle float64 `json:"goroutines_idle"`
 	Unexpected     uint64  `json:"unexpected_closes"`
 }
@@ -45,6 +51,7 @@ type CyclesResult struct {
 	RSSConnectedGrowthPct float64 `json:"rss_connected_growth_pct"`
 	RSSIdleGrowthPct      float64 `json:"rss_idle_growth_pct"`
 	RSSSettledGrowthPct   float64 `json:"rss_settled_growth_pct"`
+	HeapLiveGrowthPct     float64 `json:"heap_live_growth_pct"`
 }
 
 // HoldResult is the long hold of every player.
@@ -152,10 +159,11 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 		gen.stop()
 	}
 
+	pause := cmp.Or(cfg.soakPause, 11*time.Second)
 	if cfg.SoakCycles > 0 {
 		// Cycle 1 warms the pools (fasthttp workers, the game servers' keep-alive connections
 		// to the bridge); the baseline is what is left after it.
-		sleep(ctx, 11*time.Second)
+		sleep(ctx, pause)
 		cr := &CyclesResult{GoroutinesBefore: goroutines()}
 		res.Cycles = cr
 		for c := range cfg.SoakCycles {
@@ -174,7 +182,7 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 			// Every cycle gets the same settling time before the goroutines are counted (idle
 			// keep-alive connections and fasthttp's idle workers go after about 10 s), so the
 			// baseline and the later cycles compare like with like.
-			sleep(ctx, 11*time.Second)
+			sleep(ctx, pause)
 			floor := cr.GoroutinesBase
 			if c == 0 {
 				floor = 0
@@ -184,8 +192,10 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 				cr.GoroutinesBase = cy.GoroutinesIdle
 			}
 			cy.RSSIdle = usher.rss()
-			if err := u.collect(ctx); err == nil {
-				cy.RSSSettled = usher.rss()
+			if live, err := u.collect(ctx); err == nil {
+				cy.RSSSettled, cy.HeapLive = usher.rss(), live
+			} else {
+				log.Warn("soak: garbage collection", "err", err)
 			}
 			cr.Cycles = append(cr.Cycles, cy)
 			log.Info("soak cycle", "cycle", c+1, "connected", cy.Connected, "connects_per_s", int(cy.ConnectsPerSecond),
@@ -194,16 +204,16 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 		}
 		if len(cr.Cycles) > 0 {
 			first := cr.Cycles[0]
-			var maxC, maxI, maxS int64
+			var maxC, maxI, maxS, maxH int64
 			for _, cy := range cr.Cycles[1:] {
 				maxC, maxI, maxS = max(maxC, cy.RSSConnected), max(maxI, cy.RSSIdle), max(maxS, cy.RSSSettled)
+				maxH = max(maxH, cy.HeapLive)
 			}
 			if len(cr.Cycles) > 1 {
-				cr.RSSConnectedGrowthPct = round3(100 * (float64(maxC)/float64(first.RSSConnected) - 1))
-				cr.RSSIdleGrowthPct = round3(100 * (float64(maxI)/float64(first.RSSIdle) - 1))
-				if first.RSSSettled > 0 {
-					cr.RSSSettledGrowthPct = round3(100 * (float64(maxS)/float64(first.RSSSettled) - 1))
-				}
+				cr.RSSConnectedGrowthPct = growthPct(maxC, first.RSSConnected)
+				cr.RSSIdleGrowthPct = growthPct(maxI, first.RSSIdle)
+				cr.RSSSettledGrowthPct = growthPct(maxS, first.RSSSettled)
+				cr.HeapLiveGrowthPct = growthPct(maxH, first.HeapLive)
 			}
 			cr.GoroutinesEnd = cr.Cycles[len(cr.Cycles)-1].GoroutinesIdle
 		}
@@ -253,4 +263,13 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 		return res, errors.Join(ctx.Err())
 	}
 	return res, nil
+}
+
+// growthPct is how much larger than base the largest later reading was, in percent (0
+// without a base).
+func growthPct(largest, base int64) float64 {
+	if base <= 0 {
+		return 0
+	}
+	return round3(100 * (float64(largest)/float64(base) - 1))
 }

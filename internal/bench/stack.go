@@ -236,21 +236,31 @@ func (u *usherProc) waitFor(ctx context.Context, limit time.Duration, what strin
 	}
 }
 
-// collect makes Usher run a full garbage collection and return freed memory to the OS, so an
-// RSS reading that follows holds no garbage of earlier phases.
-func (u *usherProc) collect(ctx context.Context) error {
+// gcAnswer is what the bench's control listener answers to POST /gc.
+type gcAnswer struct {
+	HeapLive int64 `json:"heap_live_bytes"` // the heap's live objects after the collections
+}
+
+// collect makes Usher run full garbage collections (enough to empty sync.Pools) and return
+// freed memory to the OS, so an RSS reading that follows holds no garbage of earlier phases;
+// it returns the bytes of Usher's heap that are still live.
+func (u *usherProc) collect(ctx context.Context) (heapLive int64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+u.addrs.Control+"/gc", nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}).Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	resp.Body.Close()
-	return nil
+	defer resp.Body.Close()
+	var a gcAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		return 0, fmt.Errorf("POST /gc: %w", err)
+	}
+	return a.HeapLive, nil
 }
 
 // connectedPlayers sums the players the game servers report connected.
