@@ -72,7 +72,7 @@ type Config struct {
 
 	// soakPause is how long the soak lets Usher settle before the first cycle and after each
 	// disconnect before counting goroutines (0: 11 s, past fasthttp's 10 s idle-worker
-	// timeout); tests shorten it.
+	// timeout, then up to 15 s more for them to go); tests shorten both to it.
 	soakPause time.Duration
 }
 

@@ -99,12 +99,16 @@ func runSoak(ctx context.Context, cfg Config, dir string, log *slog.Logger) (*So
 		m, _ := scrape(ctx, u.addrs.Admin, "go_goroutines")
 		return m["go_goroutines"]
 	}
-	// settled waits (at most 15 s) for the goroutine count to fall to floor: fasthttp keeps idle
-	// workers for 10 s after a burst.
+	// settled waits (at most 15 s, or soakPause when a test shortened it) for the goroutine
+	// count to fall to floor: fasthttp keeps idle workers for 10 s after a burst.
+	settleFor, step := 15*time.Second, time.Second
+	if cfg.soakPause > 0 {
+		settleFor, step = cfg.soakPause, cfg.soakPause/5
+	}
 	settled := func(floor float64) float64 {
 		g := goroutines()
-		for i := 0; i < 15 && g > floor && ctx.Err() == nil; i++ {
-			sleep(ctx, time.Second)
+		for i := time.Duration(0); i < settleFor && g > floor && ctx.Err() == nil; i += step {
+			sleep(ctx, step)
 			g = goroutines()
 		}
 		return g
