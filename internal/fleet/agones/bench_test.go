@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
@@ -13,7 +12,6 @@ import (
 
 	agonesv1 "github.com/usher-gg/usher/agones"
 	"github.com/usher-gg/usher/agones/agonestest"
-	"github.com/usher-gg/usher/contract"
 	"github.com/usher-gg/usher/internal/match"
 	"github.com/usher-gg/usher/internal/metrics"
 )
@@ -32,24 +30,16 @@ func BenchmarkJoinAllocation(b *testing.B) {
 	const perRoom = 64 // seats per room: each allocation carries the room's whole players List
 	fake := agonestest.NewServer(b)
 	fake.SetBatchWait(0)
+	game := Game{ID: "bench", MaxPlayers: perRoom, PortName: "ws"}
 	rooms := b.N/(perRoom-1) + 2 // the last one for the warm-up join
 	for i := range rooms {
-		gs := agonestest.GameServer("default", "bench", fmt.Sprintf("b-%d", i), "ws", perRoom)
-		gs.Status.State = agonesv1.GameServerStateAllocated
-		gs.Labels[contract.LabelRoom] = roomCode(i)
-		gs.Labels[contract.LabelPublic] = "false"
-		gs.Labels[contract.LabelGame] = "bench"
-		gs.Annotations[AnnotationRoomCreated] = time.Now().Format(time.RFC3339Nano)
-		l := gs.Spec.Lists[contract.PlayersList]
-		l.Values = []string{"host"}
-		gs.Status.Lists = map[string]agonesv1.ListStatus{contract.PlayersList: l}
-		fake.Add(gs)
+		fake.Add(asRoom(serverOf(game, fmt.Sprintf("b-%d", i)), game.ID, roomCode(i), false, "host"))
 	}
 	client, err := agonesv1.NewClient(&rest.Config{Host: fake.URL(), QPS: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := Config{Games: []Game{{ID: "bench", MaxPlayers: perRoom, PortName: "ws"}}, Coalesce: -1}
+	cfg := Config{Games: []Game{game}, Coalesce: -1}
 	f, err := New(cfg, client, metrics.New(prometheus.NewRegistry()), clock.RealClock{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)

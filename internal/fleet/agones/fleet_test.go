@@ -123,18 +123,27 @@ func (e *env) caughtUp(tb testing.TB) {
 func server(game, name string) *agonesv1.GameServer {
 	for _, g := range testGames {
 		if g.ID == game {
-			g = g.withDefaults()
-			return agonestest.GameServer(g.Namespace, g.Fleet, name, g.PortName, int64(g.MaxPlayers))
+			return serverOf(g, name)
 		}
 	}
 	panic("no test game " + game)
+}
+
+// serverOf is a Ready GameServer of g.
+func serverOf(g Game, name string) *agonesv1.GameServer {
+	g = g.withDefaults()
+	return agonestest.GameServer(g.Namespace, g.Fleet, name, g.PortName, int64(g.MaxPlayers))
 }
 
 func (g Game) withDefaults() Game { return Config{Games: []Game{g}}.withDefaults().Games[0] }
 
 // room is an Allocated GameServer holding a room, as Create would leave it.
 func room(game, name, code string, public bool, players ...string) *agonesv1.GameServer {
-	gs := server(game, name)
+	return asRoom(server(game, name), game, code, public, players...)
+}
+
+// asRoom makes gs, a GameServer of game, hold a room as Create would leave it.
+func asRoom(gs *agonesv1.GameServer, game, code string, public bool, players ...string) *agonesv1.GameServer {
 	gs.Status.State = agonesv1.GameServerStateAllocated
 	gs.Labels[contract.LabelRoom] = code
 	gs.Labels[contract.LabelPublic] = boolLabel(public)
